@@ -1,0 +1,58 @@
+# vrouter — see README.md. Every target works on a fresh Debian machine as
+# root: `deps` installs what the netns tests, the demo and the benchmarks need.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+BIN := bin
+PKGS_UNIT := $(shell $(GO) list ./... 2>/dev/null | grep -v /testnet)
+FUZZTIME ?= 60s
+
+.PHONY: all build test unit e2e vet bench demo lint fuzz deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/vrouterd ./cmd/vrouterd
+	$(GO) build -o $(BIN)/vrouterctl ./cmd/vrouterctl
+
+# deps installs the Debian packages used by tests, demo and bench, once.
+deps:
+	@need=""; \
+	for c in ip:iproute2 nft:nftables iperf3:iperf3 ping:iputils-ping tracepath:iputils-tracepath; do \
+		cmd=$${c%%:*}; pkg=$${c##*:}; \
+		command -v $$cmd >/dev/null 2>&1 || need="$$need $$pkg"; \
+	done; \
+	if [ -n "$$need" ]; then \
+		echo "installing:$$need"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 $(PKGS_UNIT)
+
+# e2e runs the root-only network-namespace scenarios (SPEC rule ids in test names).
+e2e: deps
+	$(GO) test -count=1 -timeout 20m ./testnet/...
+
+test: deps vet unit e2e
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+bench: deps build
+	$(GO) run ./bench/cmd/vbench
+
+demo: deps build
+	$(GO) run ./cmd/vrouterdemo
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./controlplane/config/
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./dataplane/packet/
+
+clean:
+	rm -rf $(BIN)
