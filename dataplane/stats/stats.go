@@ -1,0 +1,242 @@
+// Package stats owns the data plane's counters: drop reasons (SPEC R8, DESIGN
+// house rule 6), per-port packet and byte counters, and per-route hit counters.
+//
+// Concurrency: each forwarding worker accumulates into its own Local value
+// without synchronisation and adds it to the shared Port and Route counters
+// once per batch (DESIGN packet path step 5) with atomic adds. Readers (the
+// metrics exporter, the API) load the shared atomics at any time. Counters
+// are never reset while the process lives (R8): a Registry hands out stable
+// indices that survive reloads, so a recompiled snapshot keeps counting into
+// the same slots.
+package stats
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// DropReason names why a packet was not forwarded. Every drop is one of these,
+// counted, never logged (R9) and never returned as an error.
+type DropReason uint8
+
+// Drop reasons. Their String values are the `reason` label of
+// vrouter_drops_total (SPEC R8), in snake case.
+const (
+	DropMalformed       DropReason = iota // F12: truncated, bad IHL/length/checksum/options
+	DropBadVersion                        // F12: neither IPv4 nor IPv6
+	DropMartian                           // F12: martian source or destination
+	DropBroadcast                         // F12: limited or directed broadcast
+	DropIPv6                              // F13: IPv6 while no VPC has an IPv6 CIDR
+	DropSpoofed                           // F4: source is not one of the ENI's addresses
+	DropNoRoute                           // F5: no matching entry (ICMP net unreachable)
+	DropHostUnreachable                   // F5: VSwitch entry but no ENI owns the address
+	DropTTLExceeded                       // F6
+	DropFragNeeded                        // F7: DF set and larger than the egress MTU
+	DropSGEgress                          // S: egress security groups of the source ENI
+	DropSGIngress                         // S: ingress security groups of the destination ENI
+	DropConntrackFull                     // S7: table full, nothing evictable
+	DropNextHopDown                       // F8/F9: no member of the next-hop group is up
+	DropCloudService                      // F5: 100.64.0.0/10 without a service port
+	DropPortError                         // the destination port refused the write
+	DropToRouter                          // addressed to the VRouter but not ICMP echo (F3)
+	DropMulticast                         // multicast with no group configured (M1)
+	DropFragment                          // S9: non-first fragment of no admitted datagram
+	DropLoop                              // C1: router-interface hop limit exceeded
+	DropNoPort                            // destination port is not attached (being created or removed)
+	DropICMPRateLimited                   // F14: an ICMP error was due but the bucket was empty (the packet itself is counted under its own reason too)
+	DropUnsupported                       // a packet the VRouter cannot handle (e.g. GSO that cannot be sent whole)
+	NumDropReasons
+)
+
+var dropNames = [NumDropReasons]string{
+	DropMalformed:       "malformed",
+	DropBadVersion:      "bad_version",
+	DropMartian:         "martian",
+	DropBroadcast:       "broadcast",
+	DropIPv6:            "ipv6",
+	DropSpoofed:         "spoofed",
+	DropNoRoute:         "no_route",
+	DropHostUnreachable: "host_unreachable",
+	DropTTLExceeded:     "ttl_exceeded",
+	DropFragNeeded:      "frag_needed",
+	DropSGEgress:        "sg_egress",
+	DropSGIngress:       "sg_ingress",
+	DropConntrackFull:   "conntrack_full",
+	DropNextHopDown:     "next_hop_down",
+	DropCloudService:    "cloud_service",
+	DropPortError:       "port_error",
+	DropToRouter:        "to_router",
+	DropMulticast:       "multicast",
+	DropFragment:        "fragment",
+	DropLoop:            "loop",
+	DropNoPort:          "no_port",
+	DropICMPRateLimited: "icmp_rate_limited",
+	DropUnsupported:     "unsupported",
+}
+
+func (r DropReason) String() string {
+	if r < NumDropReasons {
+		return dropNames[r]
+	}
+	return "unknown"
+}
+
+// ParseDropReason returns the reason with the given metric name.
+func ParseDropReason(s string) (DropReason, bool) {
+	for i, n := range dropNames {
+		if n == s {
+			return DropReason(i), true
+		}
+	}
+	return 0, false
+}
+
+// Port holds the shared counters of one port. Fields are updated with atomic
+// adds by workers once per batch and read by exporters at any time.
+type Port struct {
+	RxPackets, RxBytes atomic.Uint64 // into vrouterd from the port (direction "rx")
+	TxPackets, TxBytes atomic.Uint64 // written to the port (direction "tx")
+	Drops              [NumDropReasons]atomic.Uint64
+}
+
+// PortSnapshot is a plain copy of a Port's counters.
+type PortSnapshot struct {
+	Name               string
+	RxPackets, RxBytes uint64
+	TxPackets, TxBytes uint64
+	Drops              map[string]uint64 // non-zero reasons only
+}
+
+// Registry interns names (ports, routes, groups) to stable indices and owns
+// the shared counters behind them. Indices are never reused, so counters
+// survive reloads and removals (R8). Methods are safe for concurrent use; the
+// counter slices are published copy-on-write so hot-path readers never lock.
+type Registry struct {
+	mu         sync.Mutex // guards the maps and the growth of the slices
+	portIdx    map[string]int
+	routeIdx   map[string]int
+	ports      atomic.Pointer[[]*Port]
+	portNames  []string
+	routes     atomic.Pointer[[]*atomic.Uint64]
+	routeNames []RouteName
+}
+
+// RouteName identifies a route counter: the table id and the destination.
+type RouteName struct{ Table, Dst string }
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	r := &Registry{portIdx: map[string]int{}, routeIdx: map[string]int{}}
+	r.ports.Store(&[]*Port{})
+	r.routes.Store(&[]*atomic.Uint64{})
+	return r
+}
+
+// PortCounters returns the counters of the named port, creating them.
+func (r *Registry) PortCounters(name string) *Port {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i, ok := r.portIdx[name]; ok {
+		return (*r.ports.Load())[i]
+	}
+	old := *r.ports.Load()
+	next := make([]*Port, len(old), len(old)+1)
+	copy(next, old)
+	p := &Port{}
+	next = append(next, p)
+	r.portIdx[name] = len(old)
+	r.portNames = append(r.portNames, name)
+	r.ports.Store(&next)
+	return p
+}
+
+// RouteCounter returns the hit counter of a route entry, creating it.
+func (r *Registry) RouteCounter(table, dst string) *atomic.Uint64 {
+	key := table + "\x00" + dst
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i, ok := r.routeIdx[key]; ok {
+		return (*r.routes.Load())[i]
+	}
+	old := *r.routes.Load()
+	next := make([]*atomic.Uint64, len(old), len(old)+1)
+	copy(next, old)
+	c := &atomic.Uint64{}
+	next = append(next, c)
+	r.routeIdx[key] = len(old)
+	r.routeNames = append(r.routeNames, RouteName{table, dst})
+	r.routes.Store(&next)
+	return c
+}
+
+// Ports returns a copy of every port's counters, sorted by name.
+func (r *Registry) Ports() []PortSnapshot {
+	r.mu.Lock()
+	names := append([]string(nil), r.portNames...)
+	r.mu.Unlock()
+	ports := *r.ports.Load()
+	out := make([]PortSnapshot, 0, len(names))
+	for i, n := range names {
+		p := ports[i]
+		s := PortSnapshot{Name: n,
+			RxPackets: p.RxPackets.Load(), RxBytes: p.RxBytes.Load(),
+			TxPackets: p.TxPackets.Load(), TxBytes: p.TxBytes.Load(),
+			Drops: map[string]uint64{}}
+		for d := range p.Drops {
+			if v := p.Drops[d].Load(); v != 0 {
+				s.Drops[DropReason(d).String()] = v
+			}
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// RouteHits returns the hit count of every route counter ever created.
+func (r *Registry) RouteHits() map[RouteName]uint64 {
+	r.mu.Lock()
+	names := append([]RouteName(nil), r.routeNames...)
+	r.mu.Unlock()
+	routes := *r.routes.Load()
+	out := make(map[RouteName]uint64, len(names))
+	for i, n := range names {
+		out[n] = routes[i].Load()
+	}
+	return out
+}
+
+// Local is a worker's private accumulator for the port it reads from, flushed
+// into the shared counters once per batch. Not safe for concurrent use.
+type Local struct {
+	RxPackets, RxBytes uint64
+	Drops              [NumDropReasons]uint64
+	dirty              bool
+}
+
+// Drop counts one dropped packet.
+func (l *Local) Drop(r DropReason) { l.Drops[r]++; l.dirty = true }
+
+// DropN counts n dropped packets.
+func (l *Local) DropN(r DropReason, n int) { l.Drops[r] += uint64(n); l.dirty = true }
+
+// Rx counts one received packet of n bytes.
+func (l *Local) Rx(n int) { l.RxPackets++; l.RxBytes += uint64(n); l.dirty = true }
+
+// FlushTo adds the accumulated values to p and clears l.
+func (l *Local) FlushTo(p *Port) {
+	if !l.dirty {
+		return
+	}
+	if l.RxPackets != 0 {
+		p.RxPackets.Add(l.RxPackets)
+		p.RxBytes.Add(l.RxBytes)
+	}
+	for i, v := range l.Drops {
+		if v != 0 {
+			p.Drops[i].Add(v)
+		}
+	}
+	*l = Local{}
+}
