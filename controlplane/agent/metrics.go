@@ -1,0 +1,94 @@
+package agent
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vrouter/vrouter/dataplane/stats"
+)
+
+// metrics exports the data plane's counters in Prometheus format (R8). The
+// per-packet counters live in stats.Registry and conntrack; a collector reads
+// them at scrape time, so the hot path never touches client_golang.
+type metrics struct {
+	a          *Agent
+	reg        *prometheus.Registry
+	reloads    *prometheus.CounterVec
+	generation prometheus.Gauge
+
+	portPackets, portBytes, drops, routeHits      *prometheus.Desc
+	ctEntries, ctInserts, ctEvictions, ctRefusals *prometheus.Desc
+	nhUp, nhTransitions                           *prometheus.Desc
+}
+
+func newMetrics(a *Agent) *metrics {
+	m := &metrics{
+		a:   a,
+		reg: prometheus.NewRegistry(),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vrouter_reloads_total", Help: "Configuration reloads by result (R3).",
+		}, []string{"result"}),
+		generation: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vrouter_config_generation", Help: "Generation of the published snapshot.",
+		}),
+		portPackets:   prometheus.NewDesc("vrouter_port_packets_total", "Packets per port and direction (rx: from the port into the router; tx: written to the port).", []string{"port", "direction"}, nil),
+		portBytes:     prometheus.NewDesc("vrouter_port_bytes_total", "Bytes per port and direction.", []string{"port", "direction"}, nil),
+		drops:         prometheus.NewDesc("vrouter_drops_total", "Dropped packets by port and reason.", []string{"port", "reason"}, nil),
+		routeHits:     prometheus.NewDesc("vrouter_route_hits_total", "Packets forwarded by route entry.", []string{"table", "dst"}, nil),
+		ctEntries:     prometheus.NewDesc("vrouter_conntrack_entries", "Tracked flows.", nil, nil),
+		ctInserts:     prometheus.NewDesc("vrouter_conntrack_inserts_total", "Flows inserted.", nil, nil),
+		ctEvictions:   prometheus.NewDesc("vrouter_conntrack_evictions_total", "Not-yet-established flows evicted to admit new ones (S7).", nil, nil),
+		ctRefusals:    prometheus.NewDesc("vrouter_conntrack_refusals_total", "New flows refused because the table was full (S7).", nil, nil),
+		nhUp:          prometheus.NewDesc("vrouter_nexthop_up", "Health of a probed next hop (1 up, 0 down; F8, F9).", []string{"table", "dst", "next_hop"}, nil),
+		nhTransitions: prometheus.NewDesc("vrouter_nexthop_transitions_total", "Up/down transitions of probed next hops.", nil, nil),
+	}
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("error")
+	m.reg.MustRegister(m.reloads, m.generation, m)
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.portPackets, m.portBytes, m.drops, m.routeHits, m.ctEntries, m.ctInserts, m.ctEvictions, m.ctRefusals, m.nhUp, m.nhTransitions} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range m.a.reg.Ports() {
+		ch <- prometheus.MustNewConstMetric(m.portPackets, prometheus.CounterValue, float64(p.RxPackets), p.Name, "rx")
+		ch <- prometheus.MustNewConstMetric(m.portPackets, prometheus.CounterValue, float64(p.TxPackets), p.Name, "tx")
+		ch <- prometheus.MustNewConstMetric(m.portBytes, prometheus.CounterValue, float64(p.RxBytes), p.Name, "rx")
+		ch <- prometheus.MustNewConstMetric(m.portBytes, prometheus.CounterValue, float64(p.TxBytes), p.Name, "tx")
+		for r := stats.DropReason(0); r < stats.NumDropReasons; r++ {
+			v := p.Drops[r.String()]
+			ch <- prometheus.MustNewConstMetric(m.drops, prometheus.CounterValue, float64(v), p.Name, r.String())
+		}
+	}
+	for n, v := range m.a.reg.RouteHits() {
+		ch <- prometheus.MustNewConstMetric(m.routeHits, prometheus.CounterValue, float64(v), n.Table, n.Dst)
+	}
+	for _, st := range m.a.prob.States() {
+		up := 0.0
+		if st.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(m.nhUp, prometheus.GaugeValue, up, st.Table, st.Dst.String(), st.NextHop)
+	}
+	ch <- prometheus.MustNewConstMetric(m.nhTransitions, prometheus.CounterValue, float64(m.a.prob.Transitions()))
+	if ct := m.a.ct; ct != nil {
+		st := ct.Stats()
+		ch <- prometheus.MustNewConstMetric(m.ctEntries, prometheus.GaugeValue, float64(st.Entries))
+		ch <- prometheus.MustNewConstMetric(m.ctInserts, prometheus.CounterValue, float64(st.Inserts))
+		ch <- prometheus.MustNewConstMetric(m.ctEvictions, prometheus.CounterValue, float64(st.Evictions))
+		ch <- prometheus.MustNewConstMetric(m.ctRefusals, prometheus.CounterValue, float64(st.Refusals))
+	}
+}
