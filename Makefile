@@ -18,7 +18,7 @@ build:
 # deps installs the Debian packages used by tests, demo and bench, once.
 deps:
 	@need=""; \
-	for c in ip:iproute2 nft:nftables iperf3:iperf3 ping:iputils-ping tracepath:iputils-tracepath; do \
+	for c in ip:iproute2 nft:nftables iperf3:iperf3 ping:iputils-ping tracepath:iputils-tracepath curl:curl; do \
 		cmd=$${c%%:*}; pkg=$${c##*:}; \
 		command -v $$cmd >/dev/null 2>&1 || need="$$need $$pkg"; \
 	done; \
@@ -45,10 +45,10 @@ lint:
 	$(GO) vet ./...
 
 bench: deps build
-	$(GO) run ./bench/cmd/vbench
+	$(GO) run ./bench/cmd/vbench $(BENCHFLAGS)
 
 demo: deps build
-	$(GO) run ./cmd/vrouterdemo
+	bash demo/demo.sh
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./controlplane/config/
