@@ -33,6 +33,7 @@ import (
 	"github.com/vrouter/vrouter/dataplane"
 	"github.com/vrouter/vrouter/dataplane/conntrack"
 	"github.com/vrouter/vrouter/dataplane/fib"
+	"github.com/vrouter/vrouter/dataplane/mcast"
 	"github.com/vrouter/vrouter/dataplane/stats"
 	"github.com/vrouter/vrouter/dataplane/tun"
 )
@@ -64,6 +65,7 @@ type Agent struct {
 	prob *health.Prober
 	ov   *api.Overlay
 	srv  *api.Server
+	mcm  *mcast.Membership // IGMP joins outlive snapshots (M5)
 
 	mu      sync.Mutex // serialises Start, Reload, Stop; guards the fields below
 	cfg     *config.Config
@@ -86,6 +88,7 @@ func New(opts Options) *Agent {
 		a.host = hostnet.NewLinux(opts.Log)
 	}
 	a.eng = dataplane.New()
+	a.mcm = mcast.NewMembership()
 	a.eng.OnPortError = func(port string, err error) {
 		a.log.Warn("port read failed", zap.String("port", port), zap.Error(err))
 	}
@@ -266,10 +269,14 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 
 	gctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.wg.Add(2)
+	a.wg.Add(3)
 	go func() {
 		defer a.wg.Done()
 		a.ct.RunGC(gctx, func() int64 { return time.Now().UnixNano() })
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.eng.RunIGMPQuerier(gctx, time.Second) // M5: queries and expiry
 	}()
 	go func() {
 		defer a.wg.Done()
@@ -482,7 +489,7 @@ func (a *Agent) compileInputPorts(cfg *config.Config, prev *dataplane.Snapshot, 
 	for name, p := range ports {
 		devs[name] = p.Dev
 	}
-	return compile.Input{Config: cfg, Prev: prev, Stats: a.reg, Devices: devs, Conntrack: a.ct, Frags: a.frag}
+	return compile.Input{Config: cfg, Prev: prev, Stats: a.reg, Devices: devs, Conntrack: a.ct, Frags: a.frag, Mcast: a.mcm}
 }
 
 func sameSpec(a, b hostnet.PortSpec) bool {

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vrouter/vrouter/dataplane/mcast"
 	"github.com/vrouter/vrouter/dataplane/stats"
 )
 
@@ -21,6 +22,7 @@ type metrics struct {
 	portPackets, portBytes, drops, routeHits      *prometheus.Desc
 	ctEntries, ctInserts, ctEvictions, ctRefusals *prometheus.Desc
 	nhUp, nhTransitions                           *prometheus.Desc
+	mcPackets, mcBytes                            *prometheus.Desc
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -42,6 +44,8 @@ func newMetrics(a *Agent) *metrics {
 		ctEvictions:   prometheus.NewDesc("vrouter_conntrack_evictions_total", "Not-yet-established flows evicted to admit new ones (S7).", nil, nil),
 		ctRefusals:    prometheus.NewDesc("vrouter_conntrack_refusals_total", "New flows refused because the table was full (S7).", nil, nil),
 		nhUp:          prometheus.NewDesc("vrouter_nexthop_up", "Health of a probed next hop (1 up, 0 down; F8, F9).", []string{"table", "dst", "next_hop"}, nil),
+		mcPackets:     prometheus.NewDesc("vrouter_mcast_packets_total", "Multicast packets per group (M6): direction in = from the server, out = copies delivered, drop_sg / drop_port / drop_too_big = copies dropped.", []string{"vpc", "group", "direction"}, nil),
+		mcBytes:       prometheus.NewDesc("vrouter_mcast_bytes_total", "Multicast bytes per group and direction (in, out).", []string{"vpc", "group", "direction"}, nil),
 		nhTransitions: prometheus.NewDesc("vrouter_nexthop_transitions_total", "Up/down transitions of probed next hops.", nil, nil),
 	}
 	m.reloads.WithLabelValues("success")
@@ -56,7 +60,7 @@ func (m *metrics) handler() http.Handler {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.portPackets, m.portBytes, m.drops, m.routeHits, m.ctEntries, m.ctInserts, m.ctEvictions, m.ctRefusals, m.nhUp, m.nhTransitions} {
+	for _, d := range []*prometheus.Desc{m.portPackets, m.portBytes, m.drops, m.routeHits, m.ctEntries, m.ctInserts, m.ctEvictions, m.ctRefusals, m.nhUp, m.nhTransitions, m.mcPackets, m.mcBytes} {
 		ch <- d
 	}
 }
@@ -84,6 +88,38 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.nhUp, prometheus.GaugeValue, up, st.Table, st.Dst.String(), st.NextHop)
 	}
 	ch <- prometheus.MustNewConstMetric(m.nhTransitions, prometheus.CounterValue, float64(m.a.prob.Transitions()))
+	// One series per (vpc, group) as R8 names them; groups of several
+	// servers on one address are summed.
+	type mkey struct{ vpc, group string }
+	agg := map[mkey]*mcast.GroupCounters{}
+	var order []mkey
+	for _, g := range m.a.eng.McastReport() {
+		k := mkey{g.VPC, g.Group.String()}
+		c := agg[k]
+		if c == nil {
+			c = &mcast.GroupCounters{}
+			agg[k] = c
+			order = append(order, k)
+		}
+		c.PacketsIn += g.Counters.PacketsIn
+		c.BytesIn += g.Counters.BytesIn
+		c.CopiesOut += g.Counters.CopiesOut
+		c.BytesOut += g.Counters.BytesOut
+		c.DropsSG += g.Counters.DropsSG
+		c.DropsPort += g.Counters.DropsPort
+		c.DropsTooBig += g.Counters.DropsTooBig
+	}
+	for _, k := range order {
+		c := agg[k]
+		for _, v := range []struct {
+			dir string
+			n   uint64
+		}{{"in", c.PacketsIn}, {"out", c.CopiesOut}, {"drop_sg", c.DropsSG}, {"drop_port", c.DropsPort}, {"drop_too_big", c.DropsTooBig}} {
+			ch <- prometheus.MustNewConstMetric(m.mcPackets, prometheus.CounterValue, float64(v.n), k.vpc, k.group, v.dir)
+		}
+		ch <- prometheus.MustNewConstMetric(m.mcBytes, prometheus.CounterValue, float64(c.BytesIn), k.vpc, k.group, "in")
+		ch <- prometheus.MustNewConstMetric(m.mcBytes, prometheus.CounterValue, float64(c.BytesOut), k.vpc, k.group, "out")
+	}
 	if ct := m.a.ct; ct != nil {
 		st := ct.Stats()
 		ch <- prometheus.MustNewConstMetric(m.ctEntries, prometheus.GaugeValue, float64(st.Entries))
