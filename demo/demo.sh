@@ -64,10 +64,16 @@ vpcs:
         name: Table1
         routes:
           - {dst: 0.0.0.0/0, next_hop: i-nat, description: everything else through the NAT instance}
+    security_groups:
+      # The NAT instance receives packets addressed to the internet, which
+      # inner access (S5) does not cover: it admits the VPC explicitly.
+      - id: sg-nat
+        rules:
+          - {direction: ingress, policy: accept, priority: 1, protocol: all, port_range: -1/-1, source_cidr: 192.168.0.0/16}
 instances:
   - {id: i-web, vswitch: vsw-a, ip: 192.168.1.10, netns: $NS_WEB}
   - {id: i-app, vswitch: vsw-b, ip: 192.168.2.10, netns: $NS_APP}
-  - {id: i-nat, vswitch: vsw-a, ip: 192.168.1.20, netns: $NS_NAT}
+  - {id: i-nat, vswitch: vsw-a, ip: 192.168.1.20, netns: $NS_NAT, security_groups: [sg-nat, sg-default-demo]}
 YAML
 
 say "configuration"
@@ -110,5 +116,5 @@ fi
 
 say "stopping vrouterd (SIGTERM removes its TUNs and the namespaces it created)"
 kill -TERM "$PID"; wait "$PID"; PID=""
-ip netns list | grep "^$P-" || true
+echo "namespaces left: $(ip netns list | awk '{print $1}' | grep "^$P-" | tr '\n' ' ')(the demo's own NAT and internet namespaces, removed now)"
 echo "demo finished"
