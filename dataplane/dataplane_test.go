@@ -12,8 +12,10 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/vrouter/vrouter/dataplane/conntrack"
 	"github.com/vrouter/vrouter/dataplane/fib"
 	"github.com/vrouter/vrouter/dataplane/packet"
+	"github.com/vrouter/vrouter/dataplane/secgroup"
 	"github.com/vrouter/vrouter/dataplane/stats"
 	"github.com/vrouter/vrouter/dataplane/tun"
 	"github.com/vrouter/vrouter/dataplane/tun/tuntest"
@@ -413,3 +415,79 @@ func TestNoControlPlaneImports(t *testing.T) {
 }
 
 var _ = net.IPv4len
+
+// sgNet is newTestNet with security groups and connection tracking on.
+func sgNet(b testing.TB) *testNet {
+	n := newTestNet(b)
+	n.s.SecurityGroups = true
+	n.s.Conntrack = conntrack.New(conntrack.Config{MaxEntries: 1 << 20})
+	n.s.Frags = conntrack.NewFrags(0, 0)
+	in := &secgroup.Input{Groups: map[string]*secgroup.Group{
+		"sg-cli": {ID: "sg-cli"},
+		"sg-srv": {ID: "sg-srv", Rules: []secgroup.Rule{{Group: "sg-srv", Direction: secgroup.Ingress, Policy: secgroup.Accept,
+			Priority: 1, Proto: secgroup.ProtoTCP, PortLo: 80, PortHi: 80, Peer: netip.MustParsePrefix("0.0.0.0/0")}}},
+	}}
+	var err error
+	if n.web.Policy, err = secgroup.Compile(in, []string{"sg-cli"}); err != nil {
+		b.Fatal(err)
+	}
+	if n.app.Policy, err = secgroup.Compile(in, []string{"sg-srv"}); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// BenchmarkForwardEstablished is the established-flow path of issue 4: a
+// conntrack hit, no rule evaluation (S1). It must not allocate.
+func BenchmarkForwardEstablished(b *testing.B) {
+	n := sgNet(b)
+	pkt := buildPkt(b, aWeb, aApp, pktOpt{proto: "tcp", sport: 40000, dport: 80, tcpSyn: true})
+	var p packet.Parsed
+	var hdr tun.VirtioNetHdr
+	p.Decode(pkt)
+	if d := n.s.Forward(n.web, &p, len(pkt), &hdr, 1, nil); d.Verdict != VerdictForward {
+		b.Fatalf("first packet: %v %v", d.Verdict, d.Reason)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Decode(pkt)
+		n.s.Forward(n.web, &p, len(pkt), &hdr, 2, nil)
+	}
+}
+
+// BenchmarkForwardNewFlow is the new-flow path: both policies evaluated and
+// a conntrack insert per packet (each iteration uses a new source port).
+func BenchmarkForwardNewFlow(b *testing.B) {
+	n := sgNet(b)
+	pkt := buildPkt(b, aWeb, aApp, pktOpt{proto: "tcp", sport: 1, dport: 80, tcpSyn: true})
+	var p packet.Parsed
+	var hdr tun.VirtioNetHdr
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pkt[20], pkt[21] = byte(i>>8), byte(i) // source port (Decode does not verify L4 checksums)
+		pkt[12] = 10 + byte(i>>16)             // and the source address, beyond 65,536 flows
+		packet.IPv4(pkt).UpdateChecksum()
+		p.Decode(pkt)
+		if d := n.s.Forward(n.nat, &p, len(pkt), &hdr, 1, nil); d.Verdict != VerdictForward {
+			b.Fatalf("new flow %d: %v %v", i, d.Verdict, d.Reason)
+		}
+	}
+}
+
+// TestEstablishedZeroAllocs: DESIGN house rule 4 with security groups on.
+func TestEstablishedZeroAllocs(t *testing.T) {
+	n := sgNet(t)
+	pkt := buildPkt(t, aWeb, aApp, pktOpt{proto: "tcp", sport: 40000, dport: 80, tcpSyn: true})
+	var p packet.Parsed
+	var hdr tun.VirtioNetHdr
+	p.Decode(pkt)
+	n.s.Forward(n.web, &p, len(pkt), &hdr, 1, nil)
+	if a := testing.AllocsPerRun(1000, func() {
+		p.Decode(pkt)
+		n.s.Forward(n.web, &p, len(pkt), &hdr, 2, nil)
+	}); a != 0 {
+		t.Errorf("established path allocates %.1f per packet", a)
+	}
+}
