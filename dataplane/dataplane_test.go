@@ -491,3 +491,45 @@ func TestEstablishedZeroAllocs(t *testing.T) {
 		t.Errorf("established path allocates %.1f per packet", a)
 	}
 }
+
+// TestAccountingIdentity: every packet read from a port is forwarded,
+// consumed or dropped for a named reason, exactly once (issue 10, P6).
+func TestAccountingIdentity(t *testing.T) {
+	n := newTestNet(t)
+	n.fw.MTU = 1280
+	e := New()
+	e.snap.Store(n.s)
+	w := newWorker(e, n.web.Dev, n.web.ID)
+	pkts := [][]byte{
+		buildPkt(t, aWeb, aApp, pktOpt{}),                                   // forwarded
+		buildPkt(t, aWeb, gwA, pktOpt{icmp: true}),                          // consumed (echo)
+		buildPkt(t, aWeb, aApp, pktOpt{ttl: 1}),                             // ttl_exceeded
+		buildPkt(t, aWeb, netip.MustParseAddr("198.51.100.1"), pktOpt{}),    // no_route
+		buildPkt(t, netip.MustParseAddr("192.168.1.77"), aApp, pktOpt{}),    // spoofed
+		buildPkt(t, aWeb, aFw, pktOpt{size: 1400}),                          // fragmented: forwarded once
+		buildPkt(t, aWeb, aFw, pktOpt{size: 1400, df: true}),                // frag_needed
+		buildPkt(t, aWeb, netip.MustParseAddr("100.100.100.100"), pktOpt{}), // cloud_service
+		{0x45, 0, 0, 20, 0, 0},                                              // malformed
+		{0x60, 0, 0, 0, 0, 0, 17, 64, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, // ipv6
+	}
+	runBatch(t, e, w, n, pkts...)
+	// One more with the destination's queue full: forwarded, then lost at
+	// the egress port and counted there.
+	n.devs[n.app.ID].FailWrites(1, nil)
+	runBatch(t, e, w, n, buildPkt(t, aWeb, aApp, pktOpt{}))
+	c := n.web.Counters
+	var drops uint64
+	for i := range c.Drops {
+		drops += c.Drops[i].Load()
+	}
+	rx, fwd, cons := c.RxPackets.Load(), c.Forwarded.Load(), c.Consumed.Load()
+	if rx != uint64(len(pkts)+1) || rx != fwd+cons+drops {
+		t.Fatalf("rx %d != forwarded %d + consumed %d + dropped %d", rx, fwd, cons, drops)
+	}
+	if fwd != 3 || cons != 1 {
+		t.Errorf("forwarded %d consumed %d, want 3 and 1", fwd, cons)
+	}
+	if v := n.app.Counters.EgressDrops[stats.DropPortError].Load(); v != 1 {
+		t.Errorf("egress port_error %d, want 1", v)
+	}
+}

@@ -272,6 +272,7 @@ func (w *worker) packet(s *Snapshot, in *Port, buf []byte, now int64) {
 			packet.DecTTL(pkt)
 		}
 		w.hit(s, d.Route)
+		w.local.Forward()
 		w.enqueue(d.Out, buf)
 	case VerdictFragment:
 		for i := uint8(0); i < d.Hops; i++ {
@@ -337,6 +338,7 @@ func (w *worker) toRouter(in *Port, p *packet.Parsed, pkt []byte) {
 		w.eng.OnEchoReply != nil && len(pkt) >= p.L4Off+8 {
 		seq := uint16(pkt[p.L4Off+6])<<8 | uint16(pkt[p.L4Off+7])
 		w.eng.OnEchoReply(p.Src, p.Dst, p.SrcPort, seq)
+		w.local.Consume()
 		return
 	}
 	if p.Proto != packet.ProtoICMP || p.ICMPType != packet.ICMPEcho || p.FragOff != 0 || p.MF {
@@ -353,6 +355,7 @@ func (w *worker) toRouter(in *Port, p *packet.Parsed, pkt []byte) {
 		w.local.Drop(stats.DropToRouter)
 		return
 	}
+	w.local.Consume()
 	w.enqueue(in.ID, b[:Headroom+n])
 }
 
@@ -360,7 +363,7 @@ func (w *worker) toRouter(in *Port, p *packet.Parsed, pkt []byte) {
 // per-port token bucket of F14. Errors go back out the ingress port.
 func (w *worker) icmpError(s *Snapshot, in *Port, pkt []byte, d Decision, now int64) {
 	if !w.takeToken(s, now) {
-		w.local.Drop(stats.DropICMPRateLimited)
+		w.local.SuppressICMP()
 		return
 	}
 	b := w.takeScratch()
@@ -422,6 +425,7 @@ func (w *worker) fragment(s *Snapshot, in *Port, out fib.PortID, pkt []byte) {
 		w.enqueue(out, b[:Headroom+w.fragSizes[i]])
 	}
 	w.scratchUsed += n
+	w.local.Forward()
 }
 
 // flush writes every egress batch with one Write call per destination.
@@ -430,7 +434,7 @@ func (w *worker) flush(s *Snapshot, in *Port) {
 		batch := w.out[id]
 		op := s.Port(id)
 		if op == nil || op.Dev == nil {
-			w.local.DropN(stats.DropNoPort, len(batch))
+			w.local.EgressDropN(stats.DropNoPort, len(batch))
 			w.out[id] = batch[:0]
 			continue
 		}
@@ -440,7 +444,7 @@ func (w *worker) flush(s *Snapshot, in *Port) {
 		}
 		n, _ := op.Dev.Write(batch, Headroom)
 		if n < len(batch) {
-			op.Counters.Drops[stats.DropPortError].Add(uint64(len(batch) - n))
+			op.Counters.EgressDrops[stats.DropPortError].Add(uint64(len(batch) - n))
 			bytes = 0
 			for _, b := range batch[:n] {
 				bytes += uint64(len(b) - Headroom)

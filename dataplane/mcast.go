@@ -88,6 +88,7 @@ func (w *worker) multicast(s *Snapshot, in *Port, p *packet.Parsed, buf []byte, 
 	pkt := buf[Headroom:]
 	if d.IGMP {
 		if s.Mcast == nil || p.FragOff != 0 || p.MF || p.TotalLen > len(pkt) {
+			w.local.Drop(stats.DropMulticast)
 			return
 		}
 		src := mcast.Source{Router: in.Router, Port: in.ID, ENI: in.Name, Addr: p.Src}
@@ -95,6 +96,7 @@ func (w *worker) multicast(s *Snapshot, in *Port, p *packet.Parsed, buf []byte, 
 			src.Addr = in.Addrs[0]
 		}
 		s.Mcast.HandleIGMP(src, pkt[p.L4Off:p.TotalLen], now)
+		w.local.Consume()
 		return
 	}
 	g := d.Group
@@ -124,6 +126,7 @@ func (w *worker) multicast(s *Snapshot, in *Port, p *packet.Parsed, buf []byte, 
 		w.copyTo(s, in, p, buf, seg, m, &t)
 	}
 	g.Stats.Record(&t)
+	w.local.Forward()
 }
 
 // copyTo writes one copy of buf to member m (see the file comment). seg is
@@ -145,16 +148,16 @@ func (w *worker) copyTo(s *Snapshot, in *Port, p *packet.Parsed, buf []byte, seg
 	switch {
 	case seg > out.MTU:
 		m.Stats.Add(mcast.DroppedTooBig, n, t)
-		out.Counters.Drops[stats.DropFragNeeded].Add(1)
+		out.Counters.EgressDrops[stats.DropFragNeeded].Add(1)
 		return
 	case s.SecurityGroups && out.Policy != nil &&
 		!out.Policy.Check(secgroup.Ingress, m.Addr, p.Src, p.Proto, p.DstPort).Accept:
 		m.Stats.Add(mcast.DroppedSG, n, t)
-		out.Counters.Drops[stats.DropSGIngress].Add(1)
+		out.Counters.EgressDrops[stats.DropSGIngress].Add(1)
 		return
 	case out.Dev == nil:
 		m.Stats.Add(mcast.DroppedPort, n, t)
-		out.Counters.Drops[stats.DropNoPort].Add(1)
+		out.Counters.EgressDrops[stats.DropNoPort].Add(1)
 		return
 	}
 	w.mcastOne[0] = buf
@@ -162,7 +165,7 @@ func (w *worker) copyTo(s *Snapshot, in *Port, p *packet.Parsed, buf []byte, seg
 	w.mcastOne[0] = nil
 	if k != 1 {
 		m.Stats.Add(mcast.DroppedPort, n, t)
-		out.Counters.Drops[stats.DropPortError].Add(1)
+		out.Counters.EgressDrops[stats.DropPortError].Add(1)
 		return
 	}
 	m.Stats.Add(mcast.Delivered, n, t)

@@ -256,7 +256,7 @@ func TestMulticastSecurityGroups(t *testing.T) {
 			t.Errorf("%s got %d copies, want %d", p.Name, got, want)
 		}
 	}
-	if v := blocked.Counters.Drops[stats.DropSGIngress].Load(); v != 1 {
+	if v := blocked.Counters.EgressDrops[stats.DropSGIngress].Load(); v != 1 {
 		t.Errorf("sg_ingress on %s = %d, want 1", blocked.Name, v)
 	}
 	c := m.s.Mcast.Sender(m.server.ID, mgroup).Stats.Load()
@@ -292,10 +292,10 @@ func TestMulticastFullPort(t *testing.T) {
 	if n := len(m.devs[full.ID].Written()) + len(m.devs[small.ID].Written()); n != 0 {
 		t.Errorf("full/small members got %d copies", n)
 	}
-	if v := full.Counters.Drops[stats.DropPortError].Load(); v != 1 {
+	if v := full.Counters.EgressDrops[stats.DropPortError].Load(); v != 1 {
 		t.Errorf("port_error %d", v)
 	}
-	if v := small.Counters.Drops[stats.DropFragNeeded].Load(); v != 1 {
+	if v := small.Counters.EgressDrops[stats.DropFragNeeded].Load(); v != 1 {
 		t.Errorf("frag_needed %d", v)
 	}
 	c := m.s.Mcast.Sender(m.server.ID, mgroup).Stats.Load()

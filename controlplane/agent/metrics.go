@@ -23,6 +23,7 @@ type metrics struct {
 	ctEntries, ctInserts, ctEvictions, ctRefusals *prometheus.Desc
 	nhUp, nhTransitions                           *prometheus.Desc
 	mcPackets, mcBytes                            *prometheus.Desc
+	outcomes, icmpSuppressed                      *prometheus.Desc
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -35,18 +36,20 @@ func newMetrics(a *Agent) *metrics {
 		generation: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vrouter_config_generation", Help: "Generation of the published snapshot.",
 		}),
-		portPackets:   prometheus.NewDesc("vrouter_port_packets_total", "Packets per port and direction (rx: from the port into the router; tx: written to the port).", []string{"port", "direction"}, nil),
-		portBytes:     prometheus.NewDesc("vrouter_port_bytes_total", "Bytes per port and direction.", []string{"port", "direction"}, nil),
-		drops:         prometheus.NewDesc("vrouter_drops_total", "Dropped packets by port and reason.", []string{"port", "reason"}, nil),
-		routeHits:     prometheus.NewDesc("vrouter_route_hits_total", "Packets forwarded by route entry.", []string{"table", "dst"}, nil),
-		ctEntries:     prometheus.NewDesc("vrouter_conntrack_entries", "Tracked flows.", nil, nil),
-		ctInserts:     prometheus.NewDesc("vrouter_conntrack_inserts_total", "Flows inserted.", nil, nil),
-		ctEvictions:   prometheus.NewDesc("vrouter_conntrack_evictions_total", "Not-yet-established flows evicted to admit new ones (S7).", nil, nil),
-		ctRefusals:    prometheus.NewDesc("vrouter_conntrack_refusals_total", "New flows refused because the table was full (S7).", nil, nil),
-		nhUp:          prometheus.NewDesc("vrouter_nexthop_up", "Health of a probed next hop (1 up, 0 down; F8, F9).", []string{"table", "dst", "next_hop"}, nil),
-		mcPackets:     prometheus.NewDesc("vrouter_mcast_packets_total", "Multicast packets per group (M6): direction in = from the server, out = copies delivered, drop_sg / drop_port / drop_too_big = copies dropped.", []string{"vpc", "group", "direction"}, nil),
-		mcBytes:       prometheus.NewDesc("vrouter_mcast_bytes_total", "Multicast bytes per group and direction (in, out).", []string{"vpc", "group", "direction"}, nil),
-		nhTransitions: prometheus.NewDesc("vrouter_nexthop_transitions_total", "Up/down transitions of probed next hops.", nil, nil),
+		portPackets:    prometheus.NewDesc("vrouter_port_packets_total", "Packets per port and direction (rx: from the port into the router; tx: written to the port).", []string{"port", "direction"}, nil),
+		portBytes:      prometheus.NewDesc("vrouter_port_bytes_total", "Bytes per port and direction.", []string{"port", "direction"}, nil),
+		drops:          prometheus.NewDesc("vrouter_drops_total", "Dropped packets by port and reason.", []string{"port", "reason"}, nil),
+		routeHits:      prometheus.NewDesc("vrouter_route_hits_total", "Packets forwarded by route entry.", []string{"table", "dst"}, nil),
+		ctEntries:      prometheus.NewDesc("vrouter_conntrack_entries", "Tracked flows.", nil, nil),
+		ctInserts:      prometheus.NewDesc("vrouter_conntrack_inserts_total", "Flows inserted.", nil, nil),
+		ctEvictions:    prometheus.NewDesc("vrouter_conntrack_evictions_total", "Not-yet-established flows evicted to admit new ones (S7).", nil, nil),
+		ctRefusals:     prometheus.NewDesc("vrouter_conntrack_refusals_total", "New flows refused because the table was full (S7).", nil, nil),
+		nhUp:           prometheus.NewDesc("vrouter_nexthop_up", "Health of a probed next hop (1 up, 0 down; F8, F9).", []string{"table", "dst", "next_hop"}, nil),
+		outcomes:       prometheus.NewDesc("vrouter_port_rx_outcomes_total", "What became of the packets read from a port: forwarded, consumed (by the router) or dropped (by reason in vrouter_drops_total); rx = forwarded + consumed + dropped.", []string{"port", "outcome"}, nil),
+		icmpSuppressed: prometheus.NewDesc("vrouter_icmp_errors_suppressed_total", "ICMP errors not sent because the port's rate limit was exhausted (F14).", []string{"port"}, nil),
+		mcPackets:      prometheus.NewDesc("vrouter_mcast_packets_total", "Multicast packets per group (M6): direction in = from the server, out = copies delivered, drop_sg / drop_port / drop_too_big = copies dropped.", []string{"vpc", "group", "direction"}, nil),
+		mcBytes:        prometheus.NewDesc("vrouter_mcast_bytes_total", "Multicast bytes per group and direction (in, out).", []string{"vpc", "group", "direction"}, nil),
+		nhTransitions:  prometheus.NewDesc("vrouter_nexthop_transitions_total", "Up/down transitions of probed next hops.", nil, nil),
 	}
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("error")
@@ -60,7 +63,7 @@ func (m *metrics) handler() http.Handler {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.portPackets, m.portBytes, m.drops, m.routeHits, m.ctEntries, m.ctInserts, m.ctEvictions, m.ctRefusals, m.nhUp, m.nhTransitions, m.mcPackets, m.mcBytes} {
+	for _, d := range []*prometheus.Desc{m.portPackets, m.portBytes, m.drops, m.routeHits, m.ctEntries, m.ctInserts, m.ctEvictions, m.ctRefusals, m.nhUp, m.nhTransitions, m.mcPackets, m.mcBytes, m.outcomes, m.icmpSuppressed} {
 		ch <- d
 	}
 }
@@ -72,6 +75,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.portPackets, prometheus.CounterValue, float64(p.TxPackets), p.Name, "tx")
 		ch <- prometheus.MustNewConstMetric(m.portBytes, prometheus.CounterValue, float64(p.RxBytes), p.Name, "rx")
 		ch <- prometheus.MustNewConstMetric(m.portBytes, prometheus.CounterValue, float64(p.TxBytes), p.Name, "tx")
+		ch <- prometheus.MustNewConstMetric(m.outcomes, prometheus.CounterValue, float64(p.Forwarded), p.Name, "forwarded")
+		ch <- prometheus.MustNewConstMetric(m.outcomes, prometheus.CounterValue, float64(p.Consumed), p.Name, "consumed")
+		ch <- prometheus.MustNewConstMetric(m.outcomes, prometheus.CounterValue, float64(p.IngressDrops), p.Name, "dropped")
+		ch <- prometheus.MustNewConstMetric(m.icmpSuppressed, prometheus.CounterValue, float64(p.ICMPSuppressed), p.Name)
 		for r := stats.DropReason(0); r < stats.NumDropReasons; r++ {
 			v := p.Drops[r.String()]
 			ch <- prometheus.MustNewConstMetric(m.drops, prometheus.CounterValue, float64(v), p.Name, r.String())

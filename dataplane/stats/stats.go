@@ -44,7 +44,6 @@ const (
 	DropFragment                          // S9: non-first fragment of no admitted datagram
 	DropLoop                              // C1: router-interface hop limit exceeded
 	DropNoPort                            // destination port is not attached (being created or removed)
-	DropICMPRateLimited                   // F14: an ICMP error was due but the bucket was empty (the packet itself is counted under its own reason too)
 	DropUnsupported                       // a packet the VRouter cannot handle (e.g. GSO that cannot be sent whole)
 	NumDropReasons
 )
@@ -71,7 +70,6 @@ var dropNames = [NumDropReasons]string{
 	DropFragment:        "fragment",
 	DropLoop:            "loop",
 	DropNoPort:          "no_port",
-	DropICMPRateLimited: "icmp_rate_limited",
 	DropUnsupported:     "unsupported",
 }
 
@@ -94,10 +92,26 @@ func ParseDropReason(s string) (DropReason, bool) {
 
 // Port holds the shared counters of one port. Fields are updated with atomic
 // adds by workers once per batch and read by exporters at any time.
+//
+// Accounting identity (issue 10, SPEC P6): every packet read from a port
+// ends in exactly one of Forwarded, Consumed or Drops, so
+//
+//	RxPackets == Forwarded + Consumed + Σ Drops
+//
+// once the port is quiescent. A forwarded packet that the destination port
+// then refuses (a full queue, a port being removed, a multicast copy its
+// member's groups refuse) is counted in the destination's EgressDrops; both
+// kinds are exported together as vrouter_drops_total.
 type Port struct {
 	RxPackets, RxBytes atomic.Uint64 // into vrouterd from the port (direction "rx")
 	TxPackets, TxBytes atomic.Uint64 // written to the port (direction "tx")
+	Forwarded          atomic.Uint64 // rx packets handed to an egress port (fragmented or replicated: once)
+	Consumed           atomic.Uint64 // rx packets the router itself took: echo to a gateway, probe replies, IGMP
 	Drops              [NumDropReasons]atomic.Uint64
+	EgressDrops        [NumDropReasons]atomic.Uint64
+	// ICMPSuppressed counts ICMP errors not sent because the port's token
+	// bucket was empty (F14); the packets themselves are in Drops.
+	ICMPSuppressed atomic.Uint64
 }
 
 // PortSnapshot is a plain copy of a Port's counters.
@@ -105,7 +119,12 @@ type PortSnapshot struct {
 	Name               string
 	RxPackets, RxBytes uint64
 	TxPackets, TxBytes uint64
-	Drops              map[string]uint64 // non-zero reasons only
+	Forwarded          uint64
+	Consumed           uint64
+	ICMPSuppressed     uint64
+	Drops              map[string]uint64 // ingress and egress drops together, non-zero reasons only
+	IngressDrops       uint64            // Σ Drops of packets read from this port (accounting identity)
+	EgressDrops        uint64            // Σ EgressDrops of packets written to this port
 }
 
 // Registry interns names (ports, routes, groups) to stable indices and owns
@@ -182,10 +201,14 @@ func (r *Registry) Ports() []PortSnapshot {
 		s := PortSnapshot{Name: n,
 			RxPackets: p.RxPackets.Load(), RxBytes: p.RxBytes.Load(),
 			TxPackets: p.TxPackets.Load(), TxBytes: p.TxBytes.Load(),
+			Forwarded: p.Forwarded.Load(), Consumed: p.Consumed.Load(), ICMPSuppressed: p.ICMPSuppressed.Load(),
 			Drops: map[string]uint64{}}
 		for d := range p.Drops {
-			if v := p.Drops[d].Load(); v != 0 {
-				s.Drops[DropReason(d).String()] = v
+			in, eg := p.Drops[d].Load(), p.EgressDrops[d].Load()
+			s.IngressDrops += in
+			s.EgressDrops += eg
+			if in+eg != 0 {
+				s.Drops[DropReason(d).String()] = in + eg
 			}
 		}
 		out = append(out, s)
@@ -211,7 +234,11 @@ func (r *Registry) RouteHits() map[RouteName]uint64 {
 // into the shared counters once per batch. Not safe for concurrent use.
 type Local struct {
 	RxPackets, RxBytes uint64
+	Forwarded          uint64
+	Consumed           uint64
+	ICMPSuppressed     uint64
 	Drops              [NumDropReasons]uint64
+	EgressDrops        [NumDropReasons]uint64 // forwarded packets whose destination port was gone
 	dirty              bool
 }
 
@@ -220,6 +247,18 @@ func (l *Local) Drop(r DropReason) { l.Drops[r]++; l.dirty = true }
 
 // DropN counts n dropped packets.
 func (l *Local) DropN(r DropReason, n int) { l.Drops[r] += uint64(n); l.dirty = true }
+
+// Forward counts one packet handed to an egress port.
+func (l *Local) Forward() { l.Forwarded++; l.dirty = true }
+
+// Consume counts one packet the router took for itself.
+func (l *Local) Consume() { l.Consumed++; l.dirty = true }
+
+// SuppressICMP counts one ICMP error the rate limit held back (F14).
+func (l *Local) SuppressICMP() { l.ICMPSuppressed++; l.dirty = true }
+
+// EgressDropN counts n forwarded packets lost at their destination.
+func (l *Local) EgressDropN(r DropReason, n int) { l.EgressDrops[r] += uint64(n); l.dirty = true }
 
 // Rx counts one received packet of n bytes.
 func (l *Local) Rx(n int) { l.RxPackets++; l.RxBytes += uint64(n); l.dirty = true }
@@ -233,9 +272,23 @@ func (l *Local) FlushTo(p *Port) {
 		p.RxPackets.Add(l.RxPackets)
 		p.RxBytes.Add(l.RxBytes)
 	}
+	if l.Forwarded != 0 {
+		p.Forwarded.Add(l.Forwarded)
+	}
+	if l.Consumed != 0 {
+		p.Consumed.Add(l.Consumed)
+	}
+	if l.ICMPSuppressed != 0 {
+		p.ICMPSuppressed.Add(l.ICMPSuppressed)
+	}
 	for i, v := range l.Drops {
 		if v != 0 {
 			p.Drops[i].Add(v)
+		}
+	}
+	for i, v := range l.EgressDrops {
+		if v != 0 {
+			p.EgressDrops[i].Add(v)
 		}
 	}
 	*l = Local{}
