@@ -92,6 +92,12 @@ type Daemon struct {
 	MetricsAddr string // host:port of /metrics, from the "metrics listening" line
 	Ports       int    // "ports" field of the "vrouterd ready" line
 	Netns       string // namespace vrouterd runs in ("" = the test process's)
+	// SkipAccounting turns off the accounting check that cleanup runs on a
+	// still-running daemon (CheckAccounting); set it only in tests that
+	// break the identity on purpose (deleted namespaces, crashes).
+	SkipAccounting bool
+
+	starts int // processes started (Restart makes more)
 
 	t   testing.TB
 	bin string
@@ -151,6 +157,9 @@ func startDaemon(t testing.TB, bin, ctl, ns, configYAML string, extraArgs []stri
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if d.Running() && !t.Failed() && !d.SkipAccounting {
+			d.CheckAccounting(t)
+		}
 		if d.Running() {
 			if err := d.Stop(syscall.SIGTERM); err != nil {
 				t.Errorf("testnet: vrouterd did not stop cleanly: %v", err)
@@ -216,6 +225,7 @@ func (d *Daemon) start(extraArgs []string) error {
 	}
 	exited := make(chan struct{})
 	d.Cmd, d.exited, d.MetricsAddr, d.Ports = cmd, exited, "", 0
+	d.starts++
 	go func() {
 		d.scan(stderr)
 		err := cmd.Wait()
@@ -357,6 +367,18 @@ func (d *Daemon) LogMark() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.entries)
+}
+
+// sawLog reports whether any log line so far has the given msg.
+func (d *Daemon) sawLog(msg string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range d.entries {
+		if e["msg"] == msg {
+			return true
+		}
+	}
+	return false
 }
 
 // WaitLog waits up to timeout for a JSON log line with the given msg after
