@@ -341,7 +341,9 @@ func (a *Agent) compileInput(cfg *config.Config, prev *dataplane.Snapshot) compi
 	for name, p := range a.ports {
 		devs[name] = p.Dev
 	}
-	return compile.Input{Config: cfg, Prev: prev, Stats: a.reg, Devices: devs, Conntrack: a.ct, Frags: a.frag}
+	// Mcast: the first snapshot already counts and joins into the
+	// long-lived membership (M5, M6), like every later one.
+	return compile.Input{Config: cfg, Prev: prev, Stats: a.reg, Devices: devs, Conntrack: a.ct, Frags: a.frag, Mcast: a.mcm}
 }
 
 // HandleSIGHUP reloads through the API server when it runs, so that a

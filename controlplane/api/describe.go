@@ -27,6 +27,8 @@ var describers = map[string]func(s *Server, raw []byte) (any, error){
 	"DescribeSecurityGroupAttribute": describe(describeSecurityGroupAttribute),
 	"DescribeInstances":              describe(describeInstances),
 	"DescribeNetworkInterfaces":      describe(describeNetworkInterfaces),
+	"DescribeMulticastGroups":        describe(describeMulticastGroups),  // mcast.go
+	"DescribeMulticastClients":       describe(describeMulticastClients), // mcast.go
 }
 
 // describe adapts a typed handler: strict parameter decoding, then the

@@ -15,11 +15,16 @@
 //     (+Egress), RevokeSecurityGroup (+Egress), CreateSecurityGroup,
 //     DeleteSecurityGroup, JoinSecurityGroup, LeaveSecurityGroup,
 //     ModifyVpcAttribute, ModifyVSwitchAttribute, CreateVSwitch,
-//     DeleteVSwitch, CreateVpc, DeleteVpc.
+//     DeleteVSwitch, CreateVpc, DeleteVpc; and multicast (SPEC M3, M4;
+//     mcast.go): CreateMulticastGroup, JoinMulticastGroup,
+//     QuitMulticastGroup, DeleteMulticastGroup, ClearMulticastGroups,
+//     AddMulticastClient, RemoveMulticastClient, ClearMulticastClients.
 //   - Describe actions: DescribeVpcs, DescribeVSwitches,
 //     DescribeRouteTables, DescribeRouteEntryList, DescribeSecurityGroups,
 //     DescribeSecurityGroupAttribute, DescribeInstances,
-//     DescribeNetworkInterfaces.
+//     DescribeNetworkInterfaces, DescribeMulticastGroups and
+//     DescribeMulticastClients (M3 -S/-L/-P, M6: they also read the
+//     published snapshot's multicast counters).
 //   - Runtime: Reload (R3), Flows (conntrack dump), Stats (R8), Health
 //     (next-hop states, F8/F9), Trace (R7), StateShow and StateReset (the
 //     overlay).
@@ -30,7 +35,9 @@
 // configuration (file + overlay) with the new operation applied — runs
 // config.ApplyDefaults and config.Validate (every rule of §3, exactly as
 // for the file) plus V4's transition check, and only if the candidate is
-// valid hands it to Backend.Apply. Once applied, the operation is
+// valid hands it to Backend.Apply. Once applied, the operation — with its
+// parameters as apply completed them (a default it chose, such as the
+// multicast server of M3, so that a replay does the same) — is
 // appended to the Overlay, which writes overlay.json in the state
 // directory atomically (temporary file, fsync, rename, fsync of the
 // directory); if that write fails the previous configuration is

@@ -227,6 +227,7 @@ func TestMutationsApply(t *testing.T) {
 				}
 			}},
 	}
+	cases = append(cases, mcastMutationCases()...) // mcast_test.go
 	seen := map[string]bool{}
 	for _, tc := range cases {
 		seen[tc.action] = true

@@ -81,6 +81,15 @@ var mutations = map[string]func() mutation{
 	"DeleteVSwitch":                func() mutation { return new(DeleteVSwitchParams) },
 	"CreateVpc":                    func() mutation { return new(CreateVpcParams) },
 	"DeleteVpc":                    func() mutation { return new(DeleteVpcParams) },
+	// multicast (M3, M4): mcast.go
+	"CreateMulticastGroup":  func() mutation { return new(MulticastGroupParams) },
+	"JoinMulticastGroup":    func() mutation { return new(MulticastGroupParams) },
+	"QuitMulticastGroup":    func() mutation { return new(MulticastGroupParams) },
+	"DeleteMulticastGroup":  func() mutation { return new(DeleteMulticastGroupParams) },
+	"ClearMulticastGroups":  func() mutation { return new(ClearMulticastGroupsParams) },
+	"AddMulticastClient":    func() mutation { return new(MulticastClientParams) },
+	"RemoveMulticastClient": func() mutation { return new(RemoveMulticastClientParams) },
+	"ClearMulticastClients": func() mutation { return new(ClearMulticastClientsParams) },
 }
 
 // MutatingActions returns the names of the mutating actions, sorted.

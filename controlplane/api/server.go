@@ -343,10 +343,6 @@ func (s *Server) mutate(action string, raw []byte) (*MutationResponse, error) {
 		return nil, &Error{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Message: err.Error(),
 			Errors: []string{fmt.Sprintf("api:%s: params: V0: %v", action, err)}}
 	}
-	params, err := json.Marshal(m)
-	if err != nil {
-		return nil, newError(http.StatusInternalServerError, CodeInternal, "encoding the parameters: %v", err)
-	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -354,12 +350,19 @@ func (s *Server) mutate(action string, raw []byte) (*MutationResponse, error) {
 	if running == nil {
 		return nil, errNotReady
 	}
-	op := Op{Action: action, Params: params, Time: s.now().UTC()}
 	cand := CloneConfig(running)
 	if err := m.apply(cand, &opCtx{action: action}); err != nil {
 		s.log.Info("api change refused", zap.String("action", action), zap.Error(err))
 		return nil, err
 	}
+	// Encoded after apply: an operation may complete its parameters (the
+	// multicast server chosen by default, the groups a clear removed, M4)
+	// so that the overlay's replay does exactly what was done.
+	params, err := json.Marshal(m)
+	if err != nil {
+		return nil, newError(http.StatusInternalServerError, CodeInternal, "encoding the parameters: %v", err)
+	}
+	op := Op{Action: action, Params: params, Time: s.now().UTC()}
 	config.ApplyDefaults(cand)
 	warns, verr := config.Validate(cand)
 	if verr == nil {

@@ -19,8 +19,12 @@ import (
 // process. When the caller passes none, the previous snapshot's is carried
 // over (and a new one made at the first compile), so joins and counters
 // survive reloads either way. Runtime changes (M3 server -A/-q/-D/-C, client
-// entries) are meant to reach this function through the configuration the
-// agent compiles, like every other API change (R5).
+// entries) reach this function through the configuration the agent
+// compiles, like every other API change (R5): groups in cfg.Multicast,
+// client entries in cfg.McastClients. A member ENI with client entries is
+// Filtered in every group it is a member of and carries the entries naming
+// that group (M3: "a member with client entries receives only matching
+// traffic; one without any receives every group it is a member of").
 func (b *builder) buildMulticast() error {
 	ms := b.in.Mcast
 	if ms == nil && b.in.Prev != nil && b.in.Prev.Mcast != nil {
@@ -32,6 +36,10 @@ func (b *builder) buildMulticast() error {
 	q := b.cfg.Quotas
 	limits := mcast.Limits{MembersPerGroup: q.McastMembersPerGroup, GroupsPerMember: q.McastGroupsPerMember}
 	specs := make([]mcast.GroupSpec, 0, len(b.cfg.Multicast))
+	clients := map[string][]*config.McastClient{}
+	for _, c := range b.cfg.McastClients {
+		clients[c.ENI] = append(clients[c.ENI], c)
+	}
 	for _, g := range b.cfg.Multicast {
 		id := g.ID()
 		ri, ok := b.routers[g.VPC]
@@ -64,7 +72,16 @@ func (b *builder) buildMulticast() error {
 			if !ok {
 				port = fib.NoPort
 			}
-			sp.Members = append(sp.Members, mcast.MemberSpec{ENI: e.ID, Port: port, Addr: a})
+			ms := mcast.MemberSpec{ENI: e.ID, Port: port, Addr: a}
+			if cs := clients[e.ID]; len(cs) > 0 {
+				ms.Filtered = true
+				for _, c := range cs {
+					if c.Group == g.Group {
+						ms.Clients = append(ms.Clients, mcast.ClientSpec{Server: c.Server, Port: c.Port})
+					}
+				}
+			}
+			sp.Members = append(sp.Members, ms)
 		}
 		specs = append(specs, sp)
 	}

@@ -21,6 +21,7 @@ const (
 	KindSecurityGroup        Kind = "security_group"
 	KindENI                  Kind = "eni"
 	KindMcastGroup           Kind = "mcast_group"
+	KindMcastClient          Kind = "mcast_client" // id McastClient.ID()
 	KindExternalPort         Kind = "external_port"
 	KindEIP                  Kind = "eip"
 	KindNATGateway           Kind = "nat_gateway"
@@ -122,7 +123,7 @@ var kindOrder = map[Kind]int{
 	KindQuotas: 0, KindConntrack: 1, KindVPC: 2, KindVSwitch: 3, KindRouteTable: 4, KindRouteEntry: 5,
 	KindSecurityGroup: 6, KindENI: 7, KindMcastGroup: 8, KindRouterInterface: 9, KindVBR: 10,
 	KindVPNGateway: 11, KindExternalPort: 12, KindCEN: 13, KindClassicSecurityGroup: 14,
-	KindClassicInstance: 15, KindEIP: 16, KindNATGateway: 17,
+	KindClassicInstance: 15, KindEIP: 16, KindNATGateway: 17, KindMcastClient: 18,
 }
 
 type fieldSet struct {
@@ -195,6 +196,9 @@ func snapshot(c *Config) map[Kind]map[string]fieldSet {
 	}
 	for _, g := range c.Multicast {
 		put(KindMcastGroup, g.ID(), fs("members", fmt.Sprint(g.Members), "igmp", fmt.Sprint(g.IGMP)))
+	}
+	for _, m := range c.McastClients {
+		put(KindMcastClient, m.ID(), fs("group", m.Group.String()))
 	}
 	for _, r := range c.RouterInterfaces {
 		put(KindRouterInterface, r.ID, fs("vpc", r.VPC, "vbr", r.VBR, "peer", r.Peer, "name", r.Name, "description", r.Description))

@@ -132,6 +132,7 @@ type Config struct {
 	VPCs             []*VPC
 	Instances        []*Instance
 	Multicast        []*McastGroup
+	McastClients     []*McastClient // M3 client entries: set only by API operations, not a file key (mcast_clients.go)
 	RouterInterfaces []*RouterInterface
 	VBRs             []*VBR
 	VPNGateways      []*VPNGateway

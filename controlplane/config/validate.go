@@ -101,6 +101,7 @@ func (v *validator) run() {
 	v.vpcCounts()
 	v.instances()
 	v.multicast()
+	v.mcastClients() // mcast_clients.go
 	v.routerInterfaces()
 	v.vbrs()
 	v.vpnGateways()
@@ -1067,6 +1068,7 @@ func (v *validator) multicast() {
 			v.errf(at(kp, "members", g.Pos), id, "V17", "%d members; a group has at most %d (limit mcast_members_per_group)", len(g.Members), v.q.McastMembersPerGroup)
 		}
 		mseen := map[netip.Addr]bool{}
+		eseen := map[*ENI]netip.Addr{} // one copy per ENI: two of its addresses would be one member twice
 		for j, m := range g.Members {
 			mp := at(kp, fmt.Sprintf("members[%d]", j), g.Pos)
 			if mseen[m] {
@@ -1082,6 +1084,11 @@ func (v *validator) multicast() {
 				v.errf(mp, id, "V17", "member %s is not an ENI address of %s", m, vpc.ID)
 				continue
 			}
+			if other, dup := eseen[e]; dup {
+				v.errf(mp, id, "V17", "member %s is an address of %s, which is already a member as %s", m, e.ID, other)
+				continue
+			}
+			eseen[e] = m
 			perMember[e]++
 			if perMember[e] == v.q.McastGroupsPerMember+1 {
 				v.errf(mp, id, "V17", "member %s (%s) receives more than %d groups (limit mcast_groups_per_member)", m, e.ID, v.q.McastGroupsPerMember)
