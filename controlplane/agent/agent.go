@@ -145,17 +145,31 @@ func preflight() error {
 	return nil
 }
 
-// configError renders every validation error, one per line (R2, Q2).
+// invalidConfig renders every validation error one per line (R2, Q2) and
+// keeps the diagnostics reachable with errors.Unwrap, so the API can return
+// them as a list (R5).
+type invalidConfig struct {
+	err error
+	n   int
+}
+
+func (e *invalidConfig) Error() string {
+	ds := config.Diagnostics(e.err)
+	lines := make([]string, len(ds))
+	for i, d := range ds {
+		lines[i] = d.Error()
+	}
+	return fmt.Sprintf("invalid configuration (%d errors):\n%s", e.n, strings.Join(lines, "\n"))
+}
+
+func (e *invalidConfig) Unwrap() error { return e.err }
+
 func configError(err error) error {
 	ds := config.Diagnostics(err)
 	if len(ds) == 0 {
 		return err
 	}
-	lines := make([]string, len(ds))
-	for i, d := range ds {
-		lines[i] = d.Error()
-	}
-	return fmt.Errorf("invalid configuration (%d errors):\n%s", len(ds), strings.Join(lines, "\n"))
+	return &invalidConfig{err: err, n: len(ds)}
 }
 
 // loadEffective reads the file, validates it alone, replays the API
@@ -367,7 +381,7 @@ func (a *Agent) Reload() error {
 	}
 	eff, err := a.loadEffective()
 	if err == nil {
-		err = a.applyLocked(eff.Config)
+		err = a.applyLocked(eff.Config, "file")
 	}
 	if err != nil {
 		a.met.reloads.WithLabelValues("error").Inc()
@@ -375,7 +389,6 @@ func (a *Agent) Reload() error {
 		return err
 	}
 	a.pruneOverlay(eff)
-	a.met.reloads.WithLabelValues("success").Inc()
 	return nil
 }
 
@@ -383,7 +396,10 @@ func (a *Agent) Reload() error {
 // ports first, then the compiled snapshot in one atomic store, then removals
 // and in-place updates (R3). If anything fails before the store, nothing
 // changed.
-func (a *Agent) applyLocked(cfg *config.Config) error {
+//
+// source says what asked for it ("file": a reload, which R8 counts; "api":
+// an API change; "reset": `state reset`) and is logged.
+func (a *Agent) applyLocked(cfg *config.Config, source string) error {
 	if err := config.ValidateTransition(a.cfg, cfg); err != nil {
 		return configError(err)
 	}
@@ -480,7 +496,10 @@ func (a *Agent) applyLocked(cfg *config.Config) error {
 		a.log.Warn("state", zap.Error(err))
 	}
 	sort.Strings(removed)
-	a.log.Info("reloaded", zap.Uint32("generation", res.Snapshot.Gen), zap.Int("ports", len(a.ports)),
+	if source == "file" {
+		a.met.reloads.WithLabelValues("success").Inc()
+	}
+	a.log.Info("reloaded", zap.String("source", source), zap.Uint32("generation", res.Snapshot.Gen), zap.Int("ports", len(a.ports)),
 		zap.Int("added", len(created)-len(replaced)), zap.Int("removed", len(removed)),
 		zap.Int("updated", len(updates)), zap.Int("recreated", len(replaced)))
 	return nil

@@ -28,7 +28,7 @@ func (a *Agent) Apply(cfg *config.Config) error {
 	if !a.started || a.stopped {
 		return errors.New("not running")
 	}
-	return a.applyLocked(cfg)
+	return a.applyLocked(cfg, "api")
 }
 
 // ResetOverlay implements api.Backend (`vrouterctl state reset`): the file
@@ -43,7 +43,7 @@ func (a *Agent) ResetOverlay() error {
 	if err != nil {
 		return configError(err)
 	}
-	if err := a.applyLocked(eff.Config); err != nil {
+	if err := a.applyLocked(eff.Config, "reset"); err != nil {
 		return err
 	}
 	return a.ov.Reset()

@@ -424,7 +424,7 @@ func (s *Server) Reload() (*ReloadResponse, error) {
 	if err := s.b.Reload(); err != nil {
 		ds := config.Diagnostics(err)
 		if len(ds) == 0 {
-			s.log.Warn("reload failed", zap.Error(err))
+			// The backend logged it ("reload rejected").
 			return nil, &Error{Status: http.StatusInternalServerError, Code: CodeInternal,
 				Message: "reload failed; the running configuration was kept", Errors: strings.Split(err.Error(), "\n")}
 		}

@@ -139,6 +139,38 @@ type Registry struct {
 	portNames  []string
 	routes     atomic.Pointer[[]*atomic.Uint64]
 	routeNames []RouteName
+	verdicts   map[VerdictName]*atomic.Uint64
+}
+
+// VerdictName identifies a security-group verdict counter.
+type VerdictName struct{ Group, Direction, Policy string }
+
+// VerdictCounter returns the counter of one (group, direction, policy),
+// creating it; it is never removed (R8).
+func (r *Registry) VerdictCounter(group, direction, policy string) *atomic.Uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.verdicts == nil {
+		r.verdicts = map[VerdictName]*atomic.Uint64{}
+	}
+	k := VerdictName{group, direction, policy}
+	c := r.verdicts[k]
+	if c == nil {
+		c = &atomic.Uint64{}
+		r.verdicts[k] = c
+	}
+	return c
+}
+
+// Verdicts returns every verdict counter's value.
+func (r *Registry) Verdicts() map[VerdictName]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[VerdictName]uint64, len(r.verdicts))
+	for k, c := range r.verdicts {
+		out[k] = c.Load()
+	}
+	return out
 }
 
 // RouteName identifies a route counter: the table id and the destination.
