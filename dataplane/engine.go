@@ -10,7 +10,8 @@
 // the snapshot once per batch (DESIGN packet path step 2) and never lock on
 // the forwarding path. The only shared mutable state is deliberate: the
 // conntrack table, next-hop health flags and counters, each synchronised by
-// its own package.
+// its own package, and the SNAT port pools (NATPorts, nat.go), locked only
+// when a translated flow is created.
 //
 // This package never imports controlplane, YAML, cobra or netlink (a test
 // enforces it).
@@ -219,7 +220,12 @@ func (w *worker) run() {
 			}
 			errs++
 			if errs == 1 && w.eng.OnPortError != nil {
-				w.eng.OnPortError(w.dev.Name(), err)
+				// Report the port's id (R9), not the device's kernel name.
+				name := w.dev.Name()
+				if p := w.eng.snap.Load().Port(fib.PortID(w.id.Load())); p != nil && p.Dev == w.dev {
+					name = p.Name
+				}
+				w.eng.OnPortError(name, err)
 			}
 			// A port whose namespace vanished keeps failing (Q4); back
 			// off instead of spinning until the control plane removes it.
@@ -268,6 +274,9 @@ func (w *worker) packet(s *Snapshot, in *Port, buf []byte, now int64) {
 	d := s.Forward(in, p, len(pkt), &w.hdr, now, nil)
 	switch d.Verdict {
 	case VerdictForward:
+		if d.NAT.Flags != 0 {
+			d.NAT.Apply(pkt, &w.hdr) // C6: nat.go
+		}
 		for i := uint8(0); i < d.Hops; i++ {
 			packet.DecTTL(pkt)
 		}
@@ -275,6 +284,9 @@ func (w *worker) packet(s *Snapshot, in *Port, buf []byte, now int64) {
 		w.local.Forward()
 		w.enqueue(d.Out, buf)
 	case VerdictFragment:
+		if d.NAT.Flags != 0 {
+			d.NAT.Apply(pkt, &w.hdr)
+		}
 		for i := uint8(0); i < d.Hops; i++ {
 			packet.DecTTL(pkt)
 		}
@@ -362,20 +374,23 @@ func (w *worker) toRouter(in *Port, p *packet.Parsed, pkt []byte) {
 // icmpError answers the source of pkt with the error of d, subject to the
 // per-port token bucket of F14. Errors go back out the ingress port.
 func (w *worker) icmpError(s *Snapshot, in *Port, pkt []byte, d Decision, now int64) {
-	if !w.takeToken(s, now) {
-		w.local.SuppressICMP()
-		return
-	}
 	b := w.takeScratch()
 	if b == nil {
 		return
 	}
-	w.icmpID++
-	n := packet.BuildICMPv4Error(b[Headroom:], in.Gateway, w.icmpID, pkt, d.ICMPType, d.ICMPCode, d.MTU)
+	// Build first: a packet that must get no error (RFC 1812 4.3.2.7: an
+	// ICMP error, a non-first fragment, a broadcast source) spends no token.
+	n := packet.BuildICMPv4Error(b[Headroom:], in.Gateway, w.icmpID+1, pkt, d.ICMPType, d.ICMPCode, d.MTU)
 	if n == 0 {
 		w.scratchUsed--
 		return
 	}
+	if !w.takeToken(s, now) {
+		w.scratchUsed--
+		w.local.SuppressICMP()
+		return
+	}
+	w.icmpID++
 	w.enqueue(in.ID, b[:Headroom+n])
 }
 

@@ -70,6 +70,10 @@ type Decision struct {
 	// marks an IGMP message for the group membership instead (M5).
 	Group *mcast.Group
 	IGMP  bool
+
+	// NAT is the rewrite the worker applies before writing the packet
+	// (C6, nat.go); zero when the packet leaves unchanged.
+	NAT Rewrite
 }
 
 // maxRouterHops bounds router-interface hand-overs within one pass (C1).
@@ -118,7 +122,8 @@ func (p *Port) owns(a netip.Addr) bool {
 
 // Forward is the pure per-packet decision of DESIGN step 3 for a decoded
 // IPv4 packet p of pktLen bytes that entered from port in. It performs no
-// I/O and does not modify the packet; it does consult and update the
+// I/O and does not modify the packet (a NAT rewrite, C6, is returned in
+// Decision.NAT for the worker to apply); it does consult and update the
 // connection tracking table (the one deliberate piece of shared mutable
 // state) and reads next-hop health flags. hdr is the packet's virtio-net
 // header (GSO metadata, F7). tr, when not nil, records every step (R7).
@@ -140,9 +145,15 @@ func (s *Snapshot) Forward(in *Port, p *packet.Parsed, pktLen int, hdr *tun.Virt
 	if in.Kind == PortExternal && dst == in.Gateway {
 		return s.externalEnd(d, in, tr) // §7 router end of the port: external.go
 	}
+	if s.NAT != nil && in.ID == s.NAT.Port {
+		return s.fromInternet(d, in, p, pktLen, hdr, now, tr) // C6 DNAT before the lookup: nat.go
+	}
+	if in.Kind == PortClassic && dst == in.Gateway {
+		return s.classicGateway(d, in, tr) // C5: classic.go
+	}
 
 	// F4 anti-spoofing.
-	if in.Kind == PortENI {
+	if in.Kind == PortENI || in.Kind == PortClassic {
 		if in.SourceDestCheck {
 			if !in.owns(src) {
 				return tr.drop(d, stats.DropSpoofed, "source is not an address of "+in.Name)
@@ -154,58 +165,18 @@ func (s *Snapshot) Forward(in *Port, p *packet.Parsed, pktLen int, hdr *tun.Virt
 	}
 
 	// F5 route lookup, continuing in peer tables across router interfaces (C1).
-	table := in.Table
-	var hash uint64
-	hashed := false
-	for {
-		r, ok := table.Lookup(dst)
-		if !ok {
-			tr.step("route", table.ID, "no matching entry")
-			return s.icmpError(d, stats.DropNoRoute, packet.ICMPDestUnreach, packet.ICMPNetUnreach, 0, tr)
+	d, st := s.lookup(d, in.Table, p, dst, tr)
+	switch st {
+	case routeFinal:
+		return d
+	case unrouted:
+		if s.NAT != nil && d.Hops == 0 { // unrouted in the ENI's own table
+			return s.toInternet(d, in, p, pktLen, hdr, now, tr, false) // C6: nat.go
 		}
-		d.Route = r
-		tr.routeStep(table, r)
-		switch r.Action {
-		case fib.ActionReserved:
-			return tr.drop(d, stats.DropCloudService, "100.64.0.0/10 is reserved for cloud services")
-		case fib.ActionLocal:
-			vsw := s.VSwitches[r.VSwitch]
-			if dst == vsw.Gateway {
-				d.Verdict = VerdictToRouter
-				tr.step("verdict", "to-router", "gateway of "+vsw.ID)
-				return d
-			}
-			if dst == vsw.Broadcast {
-				return tr.drop(d, stats.DropBroadcast, "directed broadcast of "+vsw.ID)
-			}
-			owner := vsw.Owner(dst)
-			if owner == fib.NoPort || s.Port(owner) == nil {
-				return s.icmpError(d, stats.DropHostUnreachable, packet.ICMPDestUnreach, packet.ICMPHostUnreach, 0, tr)
-			}
-			d.Out = owner
-		case fib.ActionForward:
-			if r.Group.Kind == fib.ECMP && !hashed {
-				hash = p.FlowHash(s.HashSeed)
-				hashed = true
-			}
-			m, idx, ok := r.Group.Select(hash)
-			if !ok {
-				tr.step("next-hop", r.Group.Kind.String(), "no member is up")
-				return s.icmpError(d, stats.DropNextHopDown, packet.ICMPDestUnreach, packet.ICMPHostUnreach, 0, tr)
-			}
-			d.Member = idx
-			tr.memberStep(r.Group, idx)
-			if m.Kind == fib.MemberRouterInterface {
-				d.Hops++
-				if d.Hops >= maxRouterHops {
-					return tr.drop(d, stats.DropLoop, "router-interface hop limit")
-				}
-				table = s.Routers[m.Peer].System
-				continue
-			}
-			d.Out = m.Port
-		}
-		break
+		return s.icmpError(d, stats.DropNoRoute, packet.ICMPDestUnreach, packet.ICMPNetUnreach, 0, tr)
+	}
+	if s.NAT != nil && d.Out == s.NAT.Port {
+		return s.toInternet(d, in, p, pktLen, hdr, now, tr, true) // next_hop ngw-… (C6)
 	}
 	d.Hops++
 
@@ -226,8 +197,79 @@ func (s *Snapshot) Forward(in *Port, p *packet.Parsed, pktLen int, hdr *tun.Virt
 			return tr.drop(d, reason, "")
 		}
 	}
+	return s.fit(d, out, p, pktLen, hdr, tr)
+}
 
-	// F7 MTU.
+// routeStatus says how a route lookup ended.
+type routeStatus uint8
+
+const (
+	routed     routeStatus = iota // Decision.Out holds the egress port
+	routeFinal                    // the Decision is final (drop, ICMP error, to-router)
+	unrouted                      // no entry matched (F5: net unreachable unless C6 applies)
+)
+
+// lookup runs the longest-prefix match for dst in table and the next-hop
+// selection (F5, F8, F9), continuing in the peer's table across router
+// interfaces (C1); d.Hops counts the hand-overs. It records its steps in tr.
+func (s *Snapshot) lookup(d Decision, table *fib.Table, p *packet.Parsed, dst netip.Addr, tr *Trace) (Decision, routeStatus) {
+	var hash uint64
+	hashed := false
+	for {
+		r, ok := table.Lookup(dst)
+		if !ok {
+			tr.step("route", table.ID, "no matching entry")
+			return d, unrouted
+		}
+		d.Route = r
+		tr.routeStep(table, r)
+		switch r.Action {
+		case fib.ActionReserved:
+			return tr.drop(d, stats.DropCloudService, "100.64.0.0/10 is reserved for cloud services"), routeFinal
+		case fib.ActionLocal:
+			vsw := s.VSwitches[r.VSwitch]
+			if dst == vsw.Gateway {
+				d.Verdict = VerdictToRouter
+				tr.step("verdict", "to-router", "gateway of "+vsw.ID)
+				return d, routeFinal
+			}
+			if dst == vsw.Broadcast {
+				return tr.drop(d, stats.DropBroadcast, "directed broadcast of "+vsw.ID), routeFinal
+			}
+			owner := vsw.Owner(dst)
+			if owner == fib.NoPort || s.Port(owner) == nil {
+				return s.icmpError(d, stats.DropHostUnreachable, packet.ICMPDestUnreach, packet.ICMPHostUnreach, 0, tr), routeFinal
+			}
+			d.Out = owner
+		case fib.ActionForward:
+			if r.Group.Kind == fib.ECMP && !hashed {
+				hash = p.FlowHash(s.HashSeed)
+				hashed = true
+			}
+			m, idx, ok := r.Group.Select(hash)
+			if !ok {
+				tr.step("next-hop", r.Group.Kind.String(), "no member is up")
+				return s.icmpError(d, stats.DropNextHopDown, packet.ICMPDestUnreach, packet.ICMPHostUnreach, 0, tr), routeFinal
+			}
+			d.Member = idx
+			tr.memberStep(r.Group, idx)
+			if m.Kind == fib.MemberRouterInterface {
+				d.Hops++
+				if d.Hops >= maxRouterHops {
+					return tr.drop(d, stats.DropLoop, "router-interface hop limit"), routeFinal
+				}
+				table = s.Routers[m.Peer].System
+				continue
+			}
+			d.Out = m.Port
+		}
+		return d, routed
+	}
+}
+
+// fit applies F7 to a packet about to leave through out: it passes, is
+// fragmented, or is refused with fragmentation needed.
+func (s *Snapshot) fit(d Decision, out *Port, p *packet.Parsed, pktLen int, hdr *tun.VirtioNetHdr, tr *Trace) Decision {
 	if pktLen > out.MTU {
 		if hdr != nil && hdr.GSOType != tun.GSONone && hdr.GSOType&^tun.GSOECN != tun.GSONone {
 			seg := int(hdr.GSOSize) + gsoHeaderLen(p, hdr)
@@ -358,21 +400,30 @@ func (s *Snapshot) admit(in, out *Port, p *packet.Parsed, now int64, tr *Trace) 
 	}
 
 	// A new flow: egress rules of the source ENI, then ingress rules of
-	// the destination ENI (S2).
-	if in.Policy != nil {
-		dec := in.Policy.Check(secgroup.Egress, p.Src, p.Dst, p.Proto, p.DstPort)
-		tr.sgStep("egress", in.Name, dec)
-		if !dec.Accept {
+	// the destination ENI (S2); across ClassicLink, the link rules (C5).
+	if s.Classic != nil && (in.Kind == PortClassic) != (out.Kind == PortClassic) {
+		if reason, ok := s.classicLink(in, out, p.Src, p.Dst, p.Proto, p.DstPort, tr); !ok {
 			s.noteFirstFragment(zone, p, false, conntrack.Handle{}, now)
-			return stats.DropSGEgress, false
+			return reason, false
 		}
-	}
-	if out.Policy != nil {
-		dec := out.Policy.Check(secgroup.Ingress, p.Dst, p.Src, p.Proto, p.DstPort)
-		tr.sgStep("ingress", out.Name, dec)
-		if !dec.Accept {
-			s.noteFirstFragment(zone, p, false, conntrack.Handle{}, now)
-			return stats.DropSGIngress, false
+	} else {
+		if in.Policy != nil {
+			dec := in.Policy.Check(secgroup.Egress, p.Src, p.Dst, p.Proto, p.DstPort)
+			tr.sgStep("egress", in.Name, dec)
+			s.countVerdict(secgroup.Egress, dec, tr)
+			if !dec.Accept {
+				s.noteFirstFragment(zone, p, false, conntrack.Handle{}, now)
+				return stats.DropSGEgress, false
+			}
+		}
+		if out.Policy != nil {
+			dec := out.Policy.Check(secgroup.Ingress, p.Dst, p.Src, p.Proto, p.DstPort)
+			tr.sgStep("ingress", out.Name, dec)
+			s.countVerdict(secgroup.Ingress, dec, tr)
+			if !dec.Accept {
+				s.noteFirstFragment(zone, p, false, conntrack.Handle{}, now)
+				return stats.DropSGIngress, false
+			}
 		}
 	}
 	if tr != nil {
@@ -404,6 +455,10 @@ func (s *Snapshot) reverify(in, out *Port, p *packet.Parsed, dir conntrack.Dir) 
 	osrc, odst, oin, oout, dport := p.Src, p.Dst, in, out, p.DstPort
 	if dir == conntrack.Reply {
 		osrc, odst, oin, oout, dport = p.Dst, p.Src, out, in, p.SrcPort
+	}
+	if s.Classic != nil && (oin.Kind == PortClassic) != (oout.Kind == PortClassic) {
+		_, ok := s.classicLink(oin, oout, osrc, odst, p.Proto, dport, nil)
+		return ok
 	}
 	if oin.Policy != nil && !oin.Policy.Check(secgroup.Egress, osrc, odst, p.Proto, dport).Accept {
 		return false

@@ -22,6 +22,10 @@ const (
 	// PortExternal is a VBR leased line, VPN gateway or the internet port
 	// (SPEC §7): its packets skip the ENI-side checks.
 	PortExternal
+	// PortClassic is a classic instance (SPEC C5): anti-spoofing and its
+	// classic groups apply like an ENI's; traffic with VPC ENIs follows
+	// the ClassicLink rules (classic.go).
+	PortClassic
 )
 
 // Port is the immutable description of one port in a snapshot. The device
@@ -120,7 +124,8 @@ func addrFrom32(x uint32) netip.Addr {
 
 // Snapshot is the immutable forwarding state. The engine publishes it with
 // one atomic store; a worker loads it once per batch. Only Conntrack,
-// health flags inside fib groups and counters are mutable, deliberately.
+// health flags inside fib groups, counters and the SNAT port pools
+// (NAT.Ports) are mutable, deliberately.
 type Snapshot struct {
 	Gen       uint32
 	Ports     []*Port // by PortID; nil for unused ids
@@ -153,9 +158,18 @@ type Snapshot struct {
 	// indexed by fib.Route.Index. The counters come from a registry that
 	// keeps them across reloads.
 	RouteHits []*atomic.Uint64
+	// SGVerdicts are the counters of vrouter_secgroup_verdicts_total (R8)
+	// by deciding group, direction and policy; see verdicts.go.
+	SGVerdicts map[VerdictKey]*atomic.Uint64
 	// Mcast holds the multicast groups (M1) and points at the membership
 	// and counters that outlive snapshots (M5, M6); nil when none.
 	Mcast *mcast.Table
+	// NAT is the internet port with its EIPs and NAT gateways (C6,
+	// nat.go); nil without an internet attachment.
+	NAT *NAT
+	// Classic is the classic network's ClassicLink state (C5,
+	// classic.go); nil without classic instances.
+	Classic *Classic
 }
 
 // Port returns the port with id, or nil.

@@ -18,7 +18,9 @@
 //     DeleteVSwitch, CreateVpc, DeleteVpc; and multicast (SPEC M3, M4;
 //     mcast.go): CreateMulticastGroup, JoinMulticastGroup,
 //     QuitMulticastGroup, DeleteMulticastGroup, ClearMulticastGroups,
-//     AddMulticastClient, RemoveMulticastClient, ClearMulticastClients.
+//     AddMulticastClient, RemoveMulticastClient, ClearMulticastClients;
+//     and connections (SPEC C5, C6; connections.go): AssociateEipAddress,
+//     UnassociateEipAddress, AttachClassicLinkVpc, DetachClassicLinkVpc.
 //   - Describe actions: DescribeVpcs, DescribeVSwitches,
 //     DescribeRouteTables, DescribeRouteEntryList, DescribeSecurityGroups,
 //     DescribeSecurityGroupAttribute, DescribeInstances,

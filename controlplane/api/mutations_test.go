@@ -256,6 +256,9 @@ func TestMutationsApply(t *testing.T) {
 			tc.check(t, e.b.Config())
 		})
 	}
+	for _, a := range connectionMutationActions() {
+		seen[a] = true // TestConnectionMutationsApply (connections_test.go): they need EIPs and classic instances
+	}
 	for _, a := range api.MutatingActions() {
 		if !seen[a] {
 			t.Errorf("no success case for %s", a)

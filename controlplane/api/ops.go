@@ -90,6 +90,11 @@ var mutations = map[string]func() mutation{
 	"AddMulticastClient":    func() mutation { return new(MulticastClientParams) },
 	"RemoveMulticastClient": func() mutation { return new(RemoveMulticastClientParams) },
 	"ClearMulticastClients": func() mutation { return new(ClearMulticastClientsParams) },
+	// connections (C5, C6): connections.go
+	"AssociateEipAddress":   func() mutation { return new(AssociateEipAddressParams) },
+	"UnassociateEipAddress": func() mutation { return new(UnassociateEipAddressParams) },
+	"AttachClassicLinkVpc":  func() mutation { return new(AttachClassicLinkVpcParams) },
+	"DetachClassicLinkVpc":  func() mutation { return new(DetachClassicLinkVpcParams) },
 }
 
 // MutatingActions returns the names of the mutating actions, sorted.

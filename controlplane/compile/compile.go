@@ -128,13 +128,23 @@ func Compile(in Input) (*Result, error) {
 		}
 		p.Table = t
 	}
+	if err := b.buildClassic(); err != nil { // C5: classic.go
+		return nil, err
+	}
+	if err := b.buildInternet(); err != nil { // C6: nat.go
+		return nil, err
+	}
 	cenRoutes, conflicts, err := b.buildConnections() // C1–C4: connections.go
 	if err != nil {
+		return nil, err
+	}
+	if err := b.buildNAT(); err != nil { // C6: nat.go
 		return nil, err
 	}
 	if err := b.buildMulticast(); err != nil {
 		return nil, err
 	}
+	b.buildVerdictCounters() // R8: verdicts.go
 	b.policyGeneration()
 	return &Result{Snapshot: s, Health: b.health, CENRoutes: cenRoutes, CENConflicts: conflicts}, nil
 }
@@ -183,6 +193,7 @@ func (b *builder) portNames() []string {
 	for _, e := range b.cfg.ENIs() {
 		out = append(out, e.ID)
 	}
+	out = append(out, classicPortNames(b.cfg)...) // C5: classic.go
 	return append(out, externalPortNames(b.cfg)...)
 }
 
@@ -509,6 +520,8 @@ func (b *builder) policyGeneration() {
 			put(a.String())
 		}
 	}
+	put(natPolicyInput(b.cfg))     // C6: nat.go
+	put(classicPolicyInput(b.cfg)) // C5: classic.go
 	binary.LittleEndian.PutUint64(buf[:], uint64(len(b.cfg.ENIs())))
 	h.Write(buf[:])
 	key := h.Sum64()
@@ -542,8 +555,8 @@ type PortSpec struct {
 	Metric int
 }
 
-// PortSpecs lists the ports of cfg in file order: ENIs, then external
-// ports (connections.go).
+// PortSpecs lists the ports of cfg in file order: ENIs, then classic
+// instances (classic.go), then external ports (connections.go).
 func PortSpecs(cfg *config.Config) []PortSpec {
 	var out []PortSpec
 	for _, e := range cfg.ENIs() {
@@ -568,5 +581,6 @@ func PortSpecs(cfg *config.Config) []PortSpec {
 		}
 		out = append(out, ps)
 	}
+	out = append(out, classicPortSpecs(cfg)...) // C5: classic.go
 	return append(out, externalPortSpecs(cfg)...)
 }

@@ -51,11 +51,14 @@ type externalPort struct {
 	port  config.ExternalPort
 	owner string // key of b.routers: the VPC or VBR whose router the packets enter
 	table string // id of the compiled table the packets enter
+	// routes are device routes in the outside namespace: the internet
+	// port's EIP /32s (C6, nat.go).
+	routes []netip.Prefix
 }
 
 // externalPorts lists the external ports of cfg in file order: VBR leased
 // lines (entering the VBR's table, C2), then VPN gateways (entering their
-// VPC's system table, C3).
+// VPC's system table, C3), then the internet port (C6, nat.go).
 func externalPorts(cfg *config.Config) []externalPort {
 	var out []externalPort
 	for _, v := range cfg.VBRs {
@@ -68,6 +71,10 @@ func externalPorts(cfg *config.Config) []externalPort {
 		}
 		out = append(out, x)
 	}
+	if cfg.Internet != nil {
+		out = append(out, externalPort{id: InternetPort, port: cfg.Internet.Port, owner: internetRouterID,
+			table: internetRouterID, routes: internetRoutes(cfg)})
+	}
 	return out
 }
 
@@ -78,7 +85,7 @@ func externalPorts(cfg *config.Config) []externalPort {
 func externalPortSpecs(cfg *config.Config) []PortSpec {
 	var out []PortSpec
 	for _, x := range externalPorts(cfg) {
-		ps := PortSpec{Name: x.id, Netns: x.port.Netns, IfName: x.port.IfName, MTU: config.DefaultMTU, Peer: x.port.IP}
+		ps := PortSpec{Name: x.id, Netns: x.port.Netns, IfName: x.port.IfName, MTU: config.DefaultMTU, Peer: x.port.IP, Routes: x.routes}
 		if x.port.PeerIP.IsValid() {
 			ps.Addr = netip.PrefixFrom(x.port.PeerIP, 32)
 		}
@@ -233,6 +240,8 @@ func (b *builder) connectionMember(table string, dst netip.Prefix, m *fib.Member
 		m.Port = b.portIDs[g.ID]
 		m.Addr = g.Port.PeerIP
 		return m.Port, g.Port.IP, nil
+	case config.HopNATGateway:
+		return fib.NoPort, netip.Addr{}, b.natGatewayMember(table, dst, m) // C6: nat.go
 	case config.HopLeasedLine:
 		vbr := b.cfg.VBRByID(table)
 		if vbr == nil {
