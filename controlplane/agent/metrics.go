@@ -24,6 +24,7 @@ type metrics struct {
 	nhUp, nhTransitions                           *prometheus.Desc
 	mcPackets, mcBytes                            *prometheus.Desc
 	outcomes, icmpSuppressed                      *prometheus.Desc
+	sgVerdicts                                    *prometheus.Desc
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -45,6 +46,7 @@ func newMetrics(a *Agent) *metrics {
 		ctEvictions:    prometheus.NewDesc("vrouter_conntrack_evictions_total", "Not-yet-established flows evicted to admit new ones (S7).", nil, nil),
 		ctRefusals:     prometheus.NewDesc("vrouter_conntrack_refusals_total", "New flows refused because the table was full (S7).", nil, nil),
 		nhUp:           prometheus.NewDesc("vrouter_nexthop_up", "Health of a probed next hop (1 up, 0 down; F8, F9).", []string{"table", "dst", "next_hop"}, nil),
+		sgVerdicts:     prometheus.NewDesc("vrouter_secgroup_verdicts_total", "Security-group evaluations of new flows by deciding group (\"default\": S4's defaults), direction and policy.", []string{"group", "direction", "policy"}, nil),
 		outcomes:       prometheus.NewDesc("vrouter_port_rx_outcomes_total", "What became of the packets read from a port: forwarded, consumed (by the router) or dropped (by reason in vrouter_drops_total); rx = forwarded + consumed + dropped.", []string{"port", "outcome"}, nil),
 		icmpSuppressed: prometheus.NewDesc("vrouter_icmp_errors_suppressed_total", "ICMP errors not sent because the port's rate limit was exhausted (F14).", []string{"port"}, nil),
 		mcPackets:      prometheus.NewDesc("vrouter_mcast_packets_total", "Multicast packets per group (M6): direction in = from the server, out = copies delivered, drop_sg / drop_port / drop_too_big = copies dropped.", []string{"vpc", "group", "direction"}, nil),
@@ -63,7 +65,7 @@ func (m *metrics) handler() http.Handler {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.portPackets, m.portBytes, m.drops, m.routeHits, m.ctEntries, m.ctInserts, m.ctEvictions, m.ctRefusals, m.nhUp, m.nhTransitions, m.mcPackets, m.mcBytes, m.outcomes, m.icmpSuppressed} {
+	for _, d := range []*prometheus.Desc{m.portPackets, m.portBytes, m.drops, m.routeHits, m.ctEntries, m.ctInserts, m.ctEvictions, m.ctRefusals, m.nhUp, m.nhTransitions, m.mcPackets, m.mcBytes, m.outcomes, m.icmpSuppressed, m.sgVerdicts} {
 		ch <- d
 	}
 }
@@ -83,6 +85,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			v := p.Drops[r.String()]
 			ch <- prometheus.MustNewConstMetric(m.drops, prometheus.CounterValue, float64(v), p.Name, r.String())
 		}
+	}
+	for k, v := range m.a.reg.Verdicts() {
+		ch <- prometheus.MustNewConstMetric(m.sgVerdicts, prometheus.CounterValue, float64(v), k.Group, k.Direction, k.Policy)
 	}
 	for n, v := range m.a.reg.RouteHits() {
 		ch <- prometheus.MustNewConstMetric(m.routeHits, prometheus.CounterValue, float64(v), n.Table, n.Dst)

@@ -222,3 +222,32 @@ func TestPortSpecs(t *testing.T) {
 	}
 	_ = fib.NoPort
 }
+
+// TestVerdictCounters: R8 vrouter_secgroup_verdicts_total counts the group
+// whose rule decided, or "default" for S4's defaults.
+func TestVerdictCounters(t *testing.T) {
+	cfg, _, err := config.ParseAndValidate("test.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := stats.NewRegistry()
+	res, err := Compile(Input{Config: cfg, Stats: reg, Conntrack: conntrack.New(conntrack.DefaultConfig()), Frags: conntrack.NewFrags(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Snapshot
+	src := portByName(t, s, "i-src")
+	forward(s, src, parsed("192.168.0.10", "192.168.1.40", packet.ProtoTCP, 40000, 80, packet.TCPSyn), 1)
+	forward(s, src, parsed("192.168.0.10", "192.168.1.40", packet.ProtoTCP, 40001, 22, packet.TCPSyn), 1)
+	v := reg.Verdicts()
+	for k, want := range map[stats.VerdictName]uint64{
+		{Group: "sg-web", Direction: "ingress", Policy: "accept"}: 1,
+		{Group: "default", Direction: "ingress", Policy: "drop"}:  1,
+		{Group: "default", Direction: "egress", Policy: "accept"}: 2,
+		{Group: "sg-cli", Direction: "ingress", Policy: "accept"}: 0,
+	} {
+		if v[k] != want {
+			t.Errorf("%+v = %d, want %d", k, v[k], want)
+		}
+	}
+}
