@@ -417,6 +417,7 @@ func (a *Agent) applyLocked(cfg *config.Config, source string) error {
 		}
 	}
 	want := map[string]bool{}
+	gone := 0 // ports whose namespace or link vanished (Q4)
 	for _, s := range specs {
 		want[s.Name] = true
 		hs := hostSpec(s)
@@ -434,6 +435,7 @@ func (a *Agent) applyLocked(cfg *config.Config, source string) error {
 			_ = a.host.Remove(old)
 			delete(a.ports, s.Name)
 			ok = false
+			gone++
 		}
 		p, err := a.host.Create(hs)
 		if err != nil {
@@ -500,8 +502,8 @@ func (a *Agent) applyLocked(cfg *config.Config, source string) error {
 		a.met.reloads.WithLabelValues("success").Inc()
 	}
 	a.log.Info("reloaded", zap.String("source", source), zap.Uint32("generation", res.Snapshot.Gen), zap.Int("ports", len(a.ports)),
-		zap.Int("added", len(created)-len(replaced)), zap.Int("removed", len(removed)),
-		zap.Int("updated", len(updates)), zap.Int("recreated", len(replaced)))
+		zap.Int("added", len(created)-len(replaced)-gone), zap.Int("removed", len(removed)),
+		zap.Int("updated", len(updates)), zap.Int("recreated", len(replaced)+gone))
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -294,6 +295,7 @@ func TestConcurrentReaders(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	flipped := make(chan int)
+	var flips atomic.Int64 // readers keep going until the prober flipped a few times
 	go func() { // the prober
 		r := rand.New(rand.NewPCG(3, 3))
 		n := 0
@@ -306,6 +308,7 @@ func TestConcurrentReaders(t *testing.T) {
 			}
 			if hs[r.IntN(len(hs))].Set(r.IntN(2) == 0) {
 				n++
+				flips.Add(1)
 			}
 			runtime.Gosched()
 		}
@@ -314,7 +317,7 @@ func TestConcurrentReaders(t *testing.T) {
 	for w := range 4 {
 		wg.Go(func() {
 			h := uint64(w)
-			for range 20000 {
+			for i := 0; i < 20000 || flips.Load() < 10; i++ {
 				h = h*6364136223846793005 + 1442695040888963407
 				r, ok := tb.Lookup(netip.AddrFrom4([4]byte{byte(h >> 56), byte(h >> 48), 1, 2}))
 				if !ok {
