@@ -47,8 +47,10 @@ lint:
 bench: deps build
 	$(GO) run ./bench/cmd/vbench $(BENCHFLAGS)
 
+# make demo runs the embedded topology; make demo CONFIG=configs/X.yaml runs
+# one of the examples instead.
 demo: deps build
-	bash demo/demo.sh
+	@if [ -n "$(CONFIG)" ]; then bash demo/run-config.sh "$(CONFIG)"; else bash demo/demo.sh; fi
 
 # fuzz runs every native fuzz target for FUZZTIME each (SPEC Q1); crashers
 # land in the package's testdata/fuzz and must be fixed and kept.
