@@ -132,14 +132,12 @@ type PortSnapshot struct {
 // survive reloads and removals (R8). Methods are safe for concurrent use; the
 // counter slices are published copy-on-write so hot-path readers never lock.
 type Registry struct {
-	mu         sync.Mutex // guards the maps and the growth of the slices
-	portIdx    map[string]int
-	routeIdx   map[string]int
-	ports      atomic.Pointer[[]*Port]
-	portNames  []string
-	routes     atomic.Pointer[[]*atomic.Uint64]
-	routeNames []RouteName
-	verdicts   map[VerdictName]*atomic.Uint64
+	mu        sync.Mutex // guards the maps and the growth of the slices
+	portIdx   map[string]int
+	ports     atomic.Pointer[[]*Port]
+	portNames []string
+	routeCtr  map[RouteName]*atomic.Uint64
+	verdicts  map[VerdictName]*atomic.Uint64
 }
 
 // VerdictName identifies a security-group verdict counter.
@@ -178,9 +176,8 @@ type RouteName struct{ Table, Dst string }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{portIdx: map[string]int{}, routeIdx: map[string]int{}}
+	r := &Registry{portIdx: map[string]int{}, routeCtr: map[RouteName]*atomic.Uint64{}}
 	r.ports.Store(&[]*Port{})
-	r.routes.Store(&[]*atomic.Uint64{})
 	return r
 }
 
@@ -202,22 +199,18 @@ func (r *Registry) PortCounters(name string) *Port {
 	return p
 }
 
-// RouteCounter returns the hit counter of a route entry, creating it.
+// RouteCounter returns the hit counter of a route entry, creating it. The
+// compiler calls it once per entry, so it must stay O(1): counters are kept
+// in a map, never copied.
 func (r *Registry) RouteCounter(table, dst string) *atomic.Uint64 {
-	key := table + "\x00" + dst
+	key := RouteName{table, dst}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if i, ok := r.routeIdx[key]; ok {
-		return (*r.routes.Load())[i]
+	if c, ok := r.routeCtr[key]; ok {
+		return c
 	}
-	old := *r.routes.Load()
-	next := make([]*atomic.Uint64, len(old), len(old)+1)
-	copy(next, old)
 	c := &atomic.Uint64{}
-	next = append(next, c)
-	r.routeIdx[key] = len(old)
-	r.routeNames = append(r.routeNames, RouteName{table, dst})
-	r.routes.Store(&next)
+	r.routeCtr[key] = c
 	return c
 }
 
@@ -252,12 +245,10 @@ func (r *Registry) Ports() []PortSnapshot {
 // RouteHits returns the hit count of every route counter ever created.
 func (r *Registry) RouteHits() map[RouteName]uint64 {
 	r.mu.Lock()
-	names := append([]RouteName(nil), r.routeNames...)
-	r.mu.Unlock()
-	routes := *r.routes.Load()
-	out := make(map[RouteName]uint64, len(names))
-	for i, n := range names {
-		out[n] = routes[i].Load()
+	defer r.mu.Unlock()
+	out := make(map[RouteName]uint64, len(r.routeCtr))
+	for n, c := range r.routeCtr {
+		out[n] = c.Load()
 	}
 	return out
 }
