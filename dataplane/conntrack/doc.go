@@ -17,20 +17,25 @@
 //
 // # Layout and synchronisation
 //
-// A flow has two keys, its original and its reply tuple. The table's maps
-// are keyed by the canonical form of a key (the key or its mirror,
-// whichever is smaller), which both keys of a flow share, so one
-// map[Key]uint32 entry per flow points at one slot of a slab of
-// pointer-free entries (the garbage collector scans neither the maps nor
-// the slab); the slot's stored tuples give the packet's direction. The
-// table is split into 64 shards, each with its own mutex guarding its map,
-// slab, free list and eviction list; a shard is chosen by a seeded hash of
-// the canonical key, so a lookup takes one lock. A NAT flow (Insert with a
-// reply key other than k.Reverse()) has a second map entry for its reply
-// tuple, possibly in another shard; the flow lives in its original key's
-// shard, the reply entry names that owner, and code that needs both shards
-// locks them in index order (lock2) — the only way a goroutine ever holds
-// two shard locks. A new flow whose tuple or reply tuple is a tracked
+// A flow has two keys, its original and its reply tuple. Flows are found by
+// the canonical form of a key (the key or its mirror, whichever is
+// smaller), which both keys of a flow share. The table is split into 64
+// shards, each with its own mutex guarding its index, NAT map, slab, free
+// list and eviction list; a shard is chosen by the top bits of a seeded hash
+// of the canonical key, so a lookup takes one lock. A flow lives in one slot
+// of its shard's slab of pointer-free 128-byte entries (the garbage
+// collector never scans it), whose first cache line holds everything an
+// established-flow lookup reads and writes; the slot's stored tuples give
+// the packet's direction. The shard's index (index.go) maps the canonical
+// key to the slot: an open-addressing array of 8-byte words, a 32-bit hash
+// tag and the slot, with the key itself only in the entry, so a lookup costs
+// one cache line of index and one of entry (P3) and the index costs 8-16
+// bytes a flow (P4). A NAT flow (Insert with a reply key whose canonical
+// form differs) also has an entry for its reply tuple in the NAT map
+// (map[Key]uint32) of the shard that key hashes to, possibly another one;
+// the flow lives in its original key's shard, the reply entry names that
+// owner, and code that needs both shards locks them in index order (lock2) —
+// the only way a goroutine ever holds two shard locks. A new flow whose tuple or reply tuple is a tracked
 // flow's tuple or the mirror of one is not inserted (Exists). Counters and
 // the per-shard "oldest candidate" are atomics read without locks.
 // Table-wide: count (atomic), max and timeouts (atomic, replaced by
@@ -69,5 +74,6 @@
 // Expired flows are removed lazily by the lookups that meet them and by
 // GC, which sweeps a bounded number of slots per call from a rotating
 // cursor; Range shows expired flows not yet swept (EntryInfo.Expired).
-// Slabs and maps keep their size after a flood (bounded by MaxEntries).
+// Slabs, indexes and maps keep their size after a flood (bounded by
+// MaxEntries).
 package conntrack

@@ -483,7 +483,10 @@ func checkTable(tb testing.TB, t *Table, ordered bool) {
 	for i := range t.shards {
 		si := uint8(i)
 		s := t.sh(si)
-		keys += len(s.m)
+		keys += s.idx.n + len(s.nat)
+		if c := s.idx.n; c > 0 && c*4 > len(s.idx.words)*3 {
+			tb.Fatalf("shard %d: index holds %d keys in %d buckets", i, c, len(s.idx.words))
+		}
 		var listed []uint32
 		for idx := s.head; idx != nilIdx; idx = s.at(idx).next {
 			listed = append(listed, idx)
@@ -514,7 +517,8 @@ func checkTable(tb testing.TB, t *Table, ordered bool) {
 			if nat {
 				keys--
 			}
-			if nat != (canonical(&e.reply) != canonical(&e.orig)) || (!nat && e.rshard != si) {
+			if nat != (canonical(&e.reply) != canonical(&e.orig)) || (!nat && e.rshard != si) ||
+				(e.flags&fPlain != 0) != (e.reply == e.orig.Reverse()) {
 				tb.Fatalf("shard %d slot %d: NAT flag %v for %v / %v", i, idx, nat, e.orig, e.reply)
 			}
 			if (e.flags&fListed != 0) != (e.flags&fConfirmed == 0) {
@@ -527,7 +531,7 @@ func checkTable(tb testing.TB, t *Table, ordered bool) {
 				}
 			}
 			co := canonical(&e.orig)
-			if v, ok := s.m[co]; !ok || v != idx|uint32(si)<<idxBits {
+			if v, ok := s.lookupLocked(&co, t.hash(&co)); !ok || v != idx|uint32(si)<<idxBits {
 				tb.Fatalf("shard %d slot %d: orig key maps to %#x (%v)", i, idx, v, ok)
 			}
 			if t.shardOf(&co) != si {
@@ -538,7 +542,7 @@ func checkTable(tb testing.TB, t *Table, ordered bool) {
 				if t.shardOf(&cr) != e.rshard {
 					tb.Fatalf("shard %d slot %d: reply shard %d, hash says %d", i, idx, e.rshard, t.shardOf(&cr))
 				}
-				if v, ok := t.sh(e.rshard).m[cr]; !ok || v != idx|uint32(si)<<idxBits|replyBit {
+				if v, ok := t.sh(e.rshard).nat[cr]; !ok || v != idx|uint32(si)<<idxBits|replyBit {
 					tb.Fatalf("shard %d slot %d: reply key maps to %#x (%v)", i, idx, v, ok)
 				}
 			}

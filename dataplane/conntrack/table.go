@@ -37,7 +37,8 @@ const (
 	fInUse     = 1 << iota
 	fConfirmed // established in the sense of S7: never evicted
 	fListed    // on its shard's eviction list
-	fNAT       // the reply key is not orig.Reverse(): it has its own map key
+	fNAT       // the reply key's canonical form differs from orig's: it has its own map key
+	fPlain     // the reply key is orig.Reverse(): a reply is recognised from orig alone
 )
 
 // Meta is the caller's data stored with a flow.
@@ -54,17 +55,45 @@ type Meta struct {
 }
 
 // entry is one flow. It holds no pointers, so slab chunks are never scanned
-// by the garbage collector.
+// by the garbage collector. It is 128 bytes, two cache lines (slab chunks
+// are page aligned), and everything an established-flow Lookup reads or
+// writes sits in the first: the original key, the timer, the Handle's
+// generation, the caller's Meta (inlined, so that no padding pushes the
+// flags out), state and flags. The second holds what only NAT replies,
+// insertions, removals and the eviction list need.
 type entry struct {
-	orig, reply Key
-	last        int64  // caller's clock at the last packet (either direction)
-	created     int64  // caller's clock when the flow (or its reopening) was created
-	gen         uint32 // slot generation, validates Handles
-	prev, next  uint32 // eviction list links while listed; next links the free list
-	meta        Meta
-	state       State
-	flags       uint8
-	rshard      uint8 // shard whose map holds a NAT flow's reply key (else the flow's own shard)
+	orig    Key    // bytes 0-39
+	last    int64  // caller's clock at the last packet (either direction)
+	gen     uint32 // slot generation, validates Handles
+	mgen    uint32 // Meta.Gen
+	inPort  uint16 // Meta.InPort
+	outPort uint16 // Meta.OutPort
+	nat     uint8  // Meta.NAT
+	state   State
+	flags   uint8
+	rshard  uint8 // shard whose map holds a NAT flow's reply key (else the flow's own shard)
+
+	reply      Key   // bytes 64-103
+	created    int64 // caller's clock when the flow (or its reopening) was created
+	prev, next uint32
+	_          [8]byte
+}
+
+// The layout above is load-bearing (P3): fail the build if it changes size
+// or the first line overflows.
+var (
+	_ [128 - unsafe.Sizeof(entry{})]byte
+	_ [unsafe.Sizeof(entry{}) - 128]byte
+	_ [64 - unsafe.Offsetof(entry{}.reply)]byte
+	_ [unsafe.Offsetof(entry{}.reply) - 64]byte
+)
+
+func (e *entry) meta() Meta {
+	return Meta{InPort: e.inPort, OutPort: e.outPort, Gen: e.mgen, NAT: e.nat}
+}
+
+func (e *entry) setMeta(m Meta) {
+	e.inPort, e.outPort, e.mgen, e.nat = m.InPort, m.OutPort, m.Gen, m.NAT
 }
 
 // Handle refers to one flow for SetGen, SetMeta, Delete and Keys. A handle
@@ -109,11 +138,14 @@ type Stats struct {
 	Expired   uint64 // flows removed after their idle timeout
 }
 
-// shard is one lock domain: a map from keys to slab slots, the slab, its free
-// list and the eviction list of unestablished flows (oldest at head).
+// shard is one lock domain: the index from the canonical keys of the flows
+// it owns to their slots, the map of NAT reply keys whose hash falls in it,
+// the slab, its free list and the eviction list of unestablished flows
+// (oldest at head).
 type shard struct {
 	mu     sync.Mutex
-	m      map[Key]uint32 // canonical key → slot | owner shard << idxBits | replyBit; guarded by mu
+	idx    index          // canonical orig key → slot | shard << idxBits (this shard's flows); guarded by mu
+	nat    map[Key]uint32 // canonical NAT reply key → slot | owner shard << idxBits | replyBit; guarded by mu
 	chunks [][]entry      // slab; guarded by mu
 	n      uint32         // slots ever allocated; guarded by mu
 	free   uint32         // free-list head; guarded by mu
@@ -158,7 +190,7 @@ func New(cfg Config) *Table {
 	t := &Table{seed: rand.Uint64()}
 	for i := range t.shards {
 		s := &t.shards[i].shard
-		s.m = make(map[Key]uint32)
+		s.nat = make(map[Key]uint32)
 		s.free, s.head, s.tail = nilIdx, nilIdx, nilIdx
 		s.oldest.Store(math.MaxInt64)
 	}
@@ -185,7 +217,13 @@ func (t *Table) Config() Config {
 	return t.cfg
 }
 
-func (t *Table) shardOf(k *Key) uint8 { return uint8(symHash(k, t.seed) >> (64 - shardBits)) }
+// hash is the seeded hash of a canonical key: its top bits choose the
+// shard, its low half is the index tag (tagOf).
+func (t *Table) hash(c *Key) uint64 { return symHash(c, t.seed) }
+
+func shardOfHash(h uint64) uint8 { return uint8(h >> (64 - shardBits)) }
+
+func (t *Table) shardOf(k *Key) uint8 { return shardOfHash(t.hash(k)) }
 
 func (t *Table) sh(i uint8) *shard { return &t.shards[i].shard }
 
@@ -201,15 +239,38 @@ func decodeValue(v uint32) (owner uint8, idx uint32, natReply bool) {
 	return uint8(v>>idxBits) & (numShards - 1), v & idxMask, v&replyBit != 0
 }
 
+// lookupLocked returns the value stored for canonical key c (hash h) in s:
+// from the index when c is the key of a flow s owns, from the NAT map when c
+// is a NAT flow's reply key. A canonical key is in at most one of them.
+func (s *shard) lookupLocked(c *Key, h uint64) (uint32, bool) {
+	tag := tagOf(h)
+	for i := s.idx.first(tag); ; i = (i + 1) & s.idx.mask() {
+		var v uint32
+		var ok bool
+		if i, v, ok = s.idx.next(tag, i); !ok {
+			break
+		}
+		if e := s.at(v & idxMask); canonical(&e.orig) == *c {
+			return v, true
+		}
+	}
+	if len(s.nat) == 0 {
+		return 0, false
+	}
+	v, ok := s.nat[*c]
+	return v, ok
+}
+
 // find locates the live flow holding key k. On success it returns the
 // owner shard locked; the caller must unlock it. An expired flow is removed
 // (counted as expired) and reported as not found.
 func (t *Table) find(k *Key, tos *timeouts, now int64) (s *shard, si uint8, idx uint32, dir Dir, ok bool) {
 	c := canonical(k)
-	si = t.shardOf(&c)
+	h := t.hash(&c)
+	si = shardOfHash(h)
 	s = t.sh(si)
 	s.mu.Lock()
-	v, found := s.m[c]
+	v, found := s.lookupLocked(&c, h)
 	if !found {
 		s.mu.Unlock()
 		return nil, 0, 0, 0, false
@@ -237,7 +298,9 @@ func (t *Table) find(k *Key, tos *timeouts, now int64) (s *shard, si uint8, idx 
 		dir = Reply
 	case e.orig == *k:
 		dir = Original
-	case e.reply == *k && e.flags&fNAT == 0:
+	case e.flags&fPlain != 0 && e.orig.Reverse() == *k: // first cache line only
+		dir = Reply
+	case e.flags&(fPlain|fNAT) == 0 && e.reply == *k:
 		dir = Reply
 	default: // the mirror of a NAT flow's tuple, or a reused slot
 		s.mu.Unlock()
@@ -280,7 +343,7 @@ func (t *Table) Lookup(k *Key, tcpFlags uint8, now int64) (h Handle, dir Dir, me
 	if ns, nconf := step(e.state, conf, dir, tcpFlags); ns != e.state || nconf != conf {
 		s.transitionLocked(idx, ns, nconf, now)
 	}
-	h, meta = Handle{idx: idx, gen: e.gen, shard: si}, e.meta
+	h, meta = Handle{idx: idx, gen: e.gen, shard: si}, e.meta()
 	s.mu.Unlock()
 	return h, dir, meta, true
 }
@@ -296,7 +359,7 @@ func (t *Table) LookupRelated(inner *Key, now int64) (h Handle, dir Dir, meta Me
 		return Handle{}, 0, Meta{}, false
 	}
 	e := s.at(idx)
-	h, meta = Handle{idx: idx, gen: e.gen, shard: si}, e.meta
+	h, meta = Handle{idx: idx, gen: e.gen, shard: si}, e.meta()
 	s.mu.Unlock()
 	return h, 1 - d, meta, true
 }
@@ -365,9 +428,11 @@ func (s *shard) unlinkLocked(idx uint32) {
 // reply key lives in another shard, that shard's mu too.
 func (t *Table) removeLocked(s *shard, idx uint32) {
 	e := s.at(idx)
-	delete(s.m, canonical(&e.orig))
+	co := canonical(&e.orig)
+	h := t.hash(&co)
+	s.idx.remove(tagOf(h), idx|uint32(shardOfHash(h))<<idxBits)
 	if e.flags&fNAT != 0 {
-		delete(t.sh(e.rshard).m, canonical(&e.reply))
+		delete(t.sh(e.rshard).nat, canonical(&e.reply))
 	}
 	if e.flags&fListed != 0 {
 		s.unlinkLocked(idx)
@@ -506,10 +571,13 @@ func (t *Table) insert(k, rk *Key, st State, conf bool, meta Meta, last, created
 	tos := t.tos.Load()
 	ck, cr := canonical(k), canonical(rk)
 	nat := cr != ck
-	si := t.shardOf(&ck)
+	hk := t.hash(&ck)
+	hr := hk
+	si := shardOfHash(hk)
 	ri := si
 	if nat {
-		ri = t.shardOf(&cr)
+		hr = t.hash(&cr)
+		ri = shardOfHash(hr)
 	}
 	s := t.sh(si)
 	reserved := false
@@ -529,9 +597,10 @@ func (t *Table) insert(k, rk *Key, st State, conf bool, meta Meta, last, created
 		var cKey *Key
 		for _, x := range [2]struct {
 			c  *Key
+			h  uint64
 			sh uint8
-		}{{&ck, si}, {&cr, ri}} {
-			v, found := t.sh(x.sh).m[*x.c]
+		}{{&ck, hk, si}, {&cr, hr, ri}} {
+			v, found := t.sh(x.sh).lookupLocked(x.c, x.h)
 			if !found {
 				continue
 			}
@@ -588,16 +657,19 @@ func (t *Table) insert(k, rk *Key, st State, conf bool, meta Meta, last, created
 		}
 		e.orig, e.reply = *k, *rk
 		e.last, e.created = last, created
-		e.meta = meta
+		e.setMeta(meta)
 		e.state = st
 		e.flags = fInUse
+		if *rk == k.Reverse() {
+			e.flags |= fPlain
+		}
 		e.rshard = ri
 		e.prev, e.next = nilIdx, nilIdx
 		v := idx | uint32(si)<<idxBits
-		s.m[ck] = v
+		s.idx.add(tagOf(hk), v)
 		if nat {
 			e.flags |= fNAT
-			t.sh(ri).m[cr] = v | replyBit
+			t.sh(ri).nat[cr] = v | replyBit
 		}
 		if conf {
 			e.flags |= fConfirmed
@@ -706,13 +778,13 @@ func (t *Table) evictOne(tos *timeouts, now int64) bool {
 // SetGen records that the flow of h was verified under policy generation gen
 // (S8). It does nothing if the flow has ended.
 func (t *Table) SetGen(h Handle, gen uint32) {
-	t.update(h, func(e *entry) { e.meta.Gen = gen })
+	t.update(h, func(e *entry) { e.mgen = gen })
 }
 
 // SetMeta replaces the metadata of the flow of h. It does nothing if the
 // flow has ended.
 func (t *Table) SetMeta(h Handle, m Meta) {
-	t.update(h, func(e *entry) { e.meta = m })
+	t.update(h, func(e *entry) { e.setMeta(m) })
 }
 
 func (t *Table) update(h Handle, fn func(*entry)) {
@@ -808,7 +880,7 @@ func (t *Table) Range(fn func(k Key, reply Key, e EntryInfo) bool) {
 				Created:     e.created,
 				LastSeen:    e.last,
 				Timeout:     time.Duration(e.timeout(tos)),
-				Meta:        e.meta,
+				Meta:        e.meta(),
 			}})
 		}
 		s.mu.Unlock()
