@@ -6,8 +6,10 @@
 // the same iperf3 and ping traffic through each (package traffic), prints one
 // table with V/K and V/T and the verdict on P1, P2 and P5, and removes every
 // namespace, process and TUN it created — also on error, SIGINT, SIGTERM or
-// SIGHUP. With -gobench it also runs the in-process Go benchmarks of the data
-// plane (P3, P4, P6 live there).
+// SIGHUP. Then, unless -skip-bench-go, it runs the in-process SPEC
+// benchmarks of package dataplane with go test -bench (P3 pipeline cost, P4
+// memory and 1M-route reloads, P6 multicast) and judges them in the same
+// table. With -gobench it also runs further Go benchmarks and prints them.
 //
 // Exit status: 0 when every requested measurement ran (targets missed
 // included, unless -strict), 1 when something failed, 2 for usage errors,
@@ -53,6 +55,7 @@ type options struct {
 	pingInterval time.Duration
 	gobench      bool
 	skipGoBench  bool
+	benchTime    string
 	gobenchPkgs  string
 	gobenchRegex string
 	strict       bool
@@ -69,8 +72,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.vrouterd, "vrouterd", "./bin/vrouterd", "vrouterd binary for topology V")
 	fs.IntVar(&o.pingCount, "ping-count", 2000, "echo requests per latency test")
 	fs.DurationVar(&o.pingInterval, "ping-interval", 2*time.Millisecond, "interval between echo requests")
-	fs.BoolVar(&o.gobench, "gobench", false, "also run the in-process Go benchmarks (go test -bench) of -gobench-pkgs")
-	fs.BoolVar(&o.skipGoBench, "skip-bench-go", false, "never run the in-process Go benchmarks, even with -gobench")
+	fs.BoolVar(&o.gobench, "gobench", false, "also run further Go benchmarks (go test -bench) of -gobench-pkgs and print them")
+	fs.BoolVar(&o.skipGoBench, "skip-bench-go", false, "do not run any Go benchmark: neither the in-process SPEC benchmarks (P3, P4, P6) nor -gobench")
+	fs.StringVar(&o.benchTime, "bench-time", "1s", "-benchtime of the in-process SPEC benchmarks (P3 per benchmark; P4 and P6 run once or about that long)")
 	fs.StringVar(&o.gobenchPkgs, "gobench-pkgs", "./dataplane/...", "package patterns for -gobench, space separated")
 	fs.StringVar(&o.gobenchRegex, "gobench-bench", ".", "-bench regexp for -gobench")
 	fs.BoolVar(&o.strict, "strict", false, "exit 1 when a target is missed")
@@ -89,6 +93,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.count < 1 {
 		return nil, fmt.Errorf("-count must be at least 1")
+	}
+	if d, err := time.ParseDuration(o.benchTime); err != nil || d <= 0 {
+		if !strings.HasSuffix(o.benchTime, "x") {
+			return nil, fmt.Errorf("-bench-time %q: want a duration such as 1s or a count such as 1000x", o.benchTime)
+		}
 	}
 	if o.pingCount < 1 || o.pingInterval <= 0 {
 		return nil, fmt.Errorf("-ping-count and -ping-interval must be positive")
@@ -214,6 +223,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if left, err := env.Leftovers(); err != nil || len(left) > 0 {
 		res.Cleanup = append(res.Cleanup, fmt.Sprintf("namespaces left: %v %v", left, err))
 		failed = true
+	}
+
+	if !o.skipGoBench && ctx.Err() == nil {
+		logf("in-process SPEC benchmarks: go test -bench '%s' -benchtime %s %s", report.InProcBenchRegexp(), o.benchTime, report.InProcPackage)
+		rs, err := gobench.Run(ctx, gobench.Options{
+			Go:       goCommand(),
+			Packages: []string{report.InProcPackage},
+			Bench:    report.InProcBenchRegexp(),
+			Extra:    []string{"-benchtime=" + o.benchTime, "-count=1", "-timeout=20m"},
+			Log:      stderr,
+		})
+		res.InProcRan, res.InProcBenchTime, res.InProc = true, o.benchTime, rs
+		if err != nil {
+			res.InProcErr = err.Error()
+			failed = true
+		}
 	}
 
 	if o.gobench && !o.skipGoBench && ctx.Err() == nil {

@@ -27,6 +27,8 @@ func TestParseFlags(t *testing.T) {
 		{"zero count", []string{"-count", "0"}, nil, 0, 0, "-count"},
 		{"bad ping", []string{"-ping-count", "0"}, nil, 0, 0, "-ping-count"},
 		{"stray argument", []string{"extra"}, nil, 0, 0, "unexpected argument"},
+		{"bench time as a count", []string{"-bench-time", "100x"}, []string{"K", "T", "V"}, 2, 5 * time.Second, ""},
+		{"bad bench time", []string{"-bench-time", "soon"}, nil, 0, 0, "-bench-time"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,9 +3,9 @@
 //
 // Results are filled by one goroutine (the vbench driver) and rendered after
 // the measurements end; nothing here is synchronised. Targets are plain
-// values in a slice (Targets), so further SPEC rules — P3, P4 and P6 from the
-// in-process Go benchmarks — are added by appending a Target whose Eval reads
-// Results.GoBench.
+// values in a slice (Targets): P1, P2 and P5 read the netns measurements,
+// P3, P4 and P6 the in-process Go benchmarks of package dataplane
+// (Results.InProc, see inproc.go).
 package report
 
 import (
@@ -82,7 +82,13 @@ type Results struct {
 	Errors map[string][]string `json:"errors,omitempty"`
 	// Notes[topology] are diagnostics worth printing (loop counters, losses).
 	Notes map[string][]string `json:"notes,omitempty"`
-	// GoBench holds the in-process benchmarks, when they were run.
+	// InProc holds the in-process SPEC benchmarks (P3, P4, P6) of package
+	// dataplane, run with -benchtime InProcBenchTime unless skipped.
+	InProcRan       bool             `json:"inproc_ran"`
+	InProcBenchTime string           `json:"inproc_benchtime,omitempty"`
+	InProc          []gobench.Result `json:"inproc,omitempty"`
+	InProcErr       string           `json:"inproc_error,omitempty"`
+	// GoBench holds further Go benchmarks (-gobench), when they were run.
 	GoBenchRan bool             `json:"gobench_ran"`
 	GoBench    []gobench.Result `json:"gobench,omitempty"`
 	GoBenchErr string           `json:"gobench_error,omitempty"`
@@ -236,15 +242,18 @@ func labelOf(m Metric) string {
 	return string(m)
 }
 
-// Targets are the goals judged after every run, in display order. P3, P4 and
-// P6 come from in-process Go benchmarks; append their Targets here (reading
-// r.GoBench, see gobench.Find) when those benchmarks exist.
+// Targets are the goals judged after every run, in SPEC order. P3, P4 and P6
+// come from the in-process Go benchmarks (inproc.go).
 var Targets = []Target{
 	ratioTarget("P1", TCP1, Vrouterd, Kernel, 0.9),
 	ratioTarget("P2", UDP64, Vrouterd, TunLoop, 0.9),
 	ratioTarget("P2", UDP64, Vrouterd, Kernel, 0.8),
+	p3Target(),
+	p4MemTarget(),
+	p4SwapTarget(),
 	addedTarget("P5", RTTP50, Vrouterd, Kernel, 20),
 	addedTarget("P5", RTTP99, Vrouterd, Kernel, 60),
+	p6Target(),
 }
 
 // TargetResult is a judged target, as rendered.
@@ -335,6 +344,11 @@ func (r *Results) WriteTable(w io.Writer, topos []string) error {
 		return err
 	}
 	fmt.Fprintln(w, "\nratios: higher is better for throughput and packet rate, lower is better for RTT")
+	if r.InProcRan {
+		if err := r.writeInProc(w); err != nil {
+			return err
+		}
+	}
 
 	fmt.Fprintln(w, "\ntargets:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -355,7 +369,7 @@ func (r *Results) WriteTable(w io.Writer, topos []string) error {
 		}
 	}
 	if r.GoBenchRan {
-		fmt.Fprintln(w, "\nin-process Go benchmarks:")
+		fmt.Fprintln(w, "\nfurther Go benchmarks (-gobench):")
 		if len(r.GoBench) == 0 && r.GoBenchErr == "" {
 			fmt.Fprintln(w, "  (no benchmark matched)")
 		}

@@ -118,7 +118,7 @@ func TestWriteTable(t *testing.T) {
 		"+40.0 µs    PASS",
 		"error T: ping (run 1): boom",
 		"note V: counters",
-		"in-process Go benchmarks:",
+		"further Go benchmarks (-gobench):",
 		"Forward/established  123 ns/op",
 	} {
 		if !strings.Contains(out, want) {
