@@ -7,7 +7,7 @@ BIN := bin
 PKGS_UNIT := $(shell $(GO) list ./... 2>/dev/null | grep -v /testnet)
 FUZZTIME ?= 60s
 
-.PHONY: all build test unit e2e vet bench demo lint fuzz deps clean
+.PHONY: all build test unit e2e vet bench demo lint fuzz soak deps clean
 
 all: build
 
@@ -70,6 +70,12 @@ fuzz:
 		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s $$pkg; \
 	done
+
+# soak runs vrouterd for 10 minutes at 70% of its measured throughput and
+# checks accounting, RSS, goroutines, descriptors and loss (issue 10); not
+# part of `make test`. SOAKFLAGS passes flags, e.g. SOAKFLAGS='-duration 2m -warmup 30s'.
+soak: deps build
+	$(GO) run ./bench/cmd/vsoak $(SOAKFLAGS)
 
 clean:
 	rm -rf $(BIN)
