@@ -296,7 +296,7 @@ func TestConcurrentReaders(t *testing.T) {
 	stop := make(chan struct{})
 	flipped := make(chan int)
 	var flips atomic.Int64 // readers keep going until the prober flipped a few times
-	go func() { // the prober
+	go func() {            // the prober
 		r := rand.New(rand.NewPCG(3, 3))
 		n := 0
 		for {
