@@ -14,10 +14,14 @@
 //     source port every 5 s, so conntrack sees a steady churn of flows)
 //     against an echo server in the server namespace;
 //
-// and every -sample read vrouterd's RSS, threads and descriptors from /proc,
-// its goroutines from /debug/pprof/goroutine and conntrack entries and drops
-// from /metrics (the endpoint listens on 127.0.0.1 in vsoak's namespace).
-// At the end it checks the accounting identity on a quiescent snapshot of
+// and every -sample read vrouterd's RSS (VmRSS, RssAnon, RssFile), threads,
+// descriptors and CPU time from /proc, its goroutines from
+// /debug/pprof/goroutine, its live heap from /debug/pprof/heap after two
+// forced GCs, and conntrack entries and drops from /metrics (the endpoint
+// listens on 127.0.0.1 in vsoak's namespace). Goroutines and descriptors
+// must stay flat from the first sample; RSS growth is judged from the first
+// sample after -warmup, when conntrack's population of answered UDP flows
+// (180 s each, S7) and the heap have reached their steady state. At the end it checks the accounting identity on a quiescent snapshot of
 // /metrics (every port: rx = forwarded + consumed + dropped, and the guests'
 // own interface counters equal vrouterd's), stops vrouterd with SIGTERM,
 // verifies it removed its namespaces (R4), prints the samples, the figures
