@@ -260,7 +260,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 		a.ports[spec.Name] = p
 	}
-	res, err := compile.Compile(a.compileInput(cfg, nil))
+	res, err := compile.Compile(a.compileInputPorts(cfg, nil, a.ports))
 	if err != nil {
 		return fmt.Errorf("compile: %v", err)
 	}
@@ -348,16 +348,6 @@ func hostSpec(s compile.PortSpec) hostnet.PortSpec {
 		Secondary: s.Secondary, Gateway: s.Gateway, Metric: s.Metric, VnetHdr: true,
 		Peer: s.Peer, Routes: s.Routes, // external ports (§7)
 	}
-}
-
-func (a *Agent) compileInput(cfg *config.Config, prev *dataplane.Snapshot) compile.Input {
-	devs := make(map[string]tun.Device, len(a.ports))
-	for name, p := range a.ports {
-		devs[name] = p.Dev
-	}
-	// Mcast: the first snapshot already counts and joins into the
-	// long-lived membership (M5, M6), like every later one.
-	return compile.Input{Config: cfg, Prev: prev, Stats: a.reg, Devices: devs, Conntrack: a.ct, Frags: a.frag, Mcast: a.mcm}
 }
 
 // HandleSIGHUP reloads through the API server when it runs, so that a
@@ -507,6 +497,9 @@ func (a *Agent) applyLocked(cfg *config.Config, source string) error {
 	return nil
 }
 
+// compileInputPorts is the compiler's input for cfg over the given ports.
+// Mcast: every snapshot, the first included, counts and joins into the
+// long-lived membership (M5, M6).
 func (a *Agent) compileInputPorts(cfg *config.Config, prev *dataplane.Snapshot, ports map[string]*hostnet.Port) compile.Input {
 	devs := make(map[string]tun.Device, len(ports))
 	for name, p := range ports {
